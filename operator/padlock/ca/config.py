@@ -29,7 +29,7 @@ class Pkcs11Config:
     """Where the intermediate key lives: any PKCS#11 module, a token label and a PIN file."""
 
     module: str = DEFAULT_SOFTHSM_MODULE
-    token_label: str = "padlock"
+    token_label: str = "padlock"  # noqa: S105 - a token label, not a secret
     pin_file: Path = Path("pin.txt")
     key_label: str = "padlock-intermediate"
     # A delegated OCSP responder key (RFC 6960 §4.2.2.2), also generated inside the token.
@@ -180,7 +180,7 @@ def _coerce(value: Any, ftype: str, where: str) -> Any:
             raise ConfigError(f"field {where} must be {base}, not a boolean")
         if not isinstance(value, expected[base]):
             raise ConfigError(f"field {where} must be {base}, got {type(value).__name__}")
-        return float(value) if base == "float" else value
+        return float(value) if isinstance(value, int | float) and base == "float" else value
     return value
 
 
