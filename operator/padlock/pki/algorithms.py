@@ -54,8 +54,7 @@ class KeyAlgorithm(enum.Enum):
                 return cls(f"rsa-{key.key_size}")
             except ValueError:
                 raise ValueError(
-                    f"RSA key size {key.key_size} is not allowed "
-                    "(use 2048, 3072 or 4096 bits)"
+                    f"RSA key size {key.key_size} is not allowed (use 2048, 3072 or 4096 bits)"
                 ) from None
         if isinstance(key, ec.EllipticCurvePublicKey):
             name = {"secp256r1": cls.EC_P256, "secp384r1": cls.EC_P384}.get(key.curve.name)
