@@ -1,0 +1,69 @@
+"""Prometheus metric definitions for every padlock process: one flat module, no logic.
+
+Who uses it: the CA sidecar (`padlock.ca.*`, served on `GET /metrics` by
+`padlock.services.ca_http`), and later the operator, the OCSP responder and the SVID agent,
+each adding its own definitions here.
+
+All metrics live in the dedicated `REGISTRY` below, not prometheus-client's global default
+registry: a process exposes exactly padlock's metrics (`generate_latest(metrics.REGISTRY)`),
+and tests can read values without interference from the platform/process collectors. A
+process that also wants the standard process metrics registers `ProcessCollector(registry=
+metrics.REGISTRY)` itself. Names carry the `padlock_` prefix (DESIGN.md, Metrics).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+"""The one registry every padlock metric is registered in."""
+
+# --- CA sidecar (`padlock ca serve`) -------------------------------------------------------
+
+CA_SIGNATURES = Counter(
+    "padlock_ca_signatures_total",
+    "Certificates signed by the CA key (every HSM signature over a TBS certificate, "
+    "whether or not the lint gate then released it).",
+    ["profile"],
+    registry=REGISTRY,
+)
+
+CA_LINT_FAILURES = Counter(
+    "padlock_ca_lint_failures_total",
+    "Signed certificates the lint gate refused to release (own checks or pkilint errors).",
+    ["profile", "linter"],
+    registry=REGISTRY,
+)
+
+CA_ISSUED = Counter(
+    "padlock_ca_certificates_issued_total",
+    "Certificates committed to the ledger and returned to a client.",
+    ["profile"],
+    registry=REGISTRY,
+)
+
+CA_REQUESTS = Counter(
+    "padlock_ca_requests_total",
+    "CA API requests by endpoint and outcome (the JSON error code, or 'ok').",
+    ["endpoint", "outcome"],
+    registry=REGISTRY,
+)
+
+CA_ISSUANCE_SECONDS = Histogram(
+    "padlock_ca_issuance_seconds",
+    "Time from a parsed sign request to a committed certificate (policy, sign, lint, ledger).",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+
+CA_HSM_UP = Gauge(
+    "padlock_ca_hsm_up",
+    "1 while the CA holds a working session to the token with the issuing key, else 0.",
+    registry=REGISTRY,
+)
+
+CA_SERIAL_COLLISIONS = Counter(
+    "padlock_ca_serial_collisions_total",
+    "Fresh serials the ledger refused as already used (the pipeline retried with a new one).",
+    registry=REGISTRY,
+)
