@@ -1,0 +1,247 @@
+"""The lint gate: no certificate leaves the CA before it passes its checks.
+
+Called by `padlock.ca.pipeline` on every freshly signed certificate, before the ledger commit.
+Two layers:
+
+1. `structural_findings()` — padlock's own checks, in-process and cheap: the certificate is
+   exactly what was asked for (public key, SANs, subject, validity, serial), carries the
+   profile's extensions, chains to the issuing CA (name, AKI, a real signature check against
+   the CA's public key — which also catches a faulty HSM signature).
+2. pkilint (RFC 5280 validators; CA/Browser Forum TLS BR validators for `tls-server` when
+   `lint.cabf_serverauth` is set), run in a process pool so several certificates are linted in
+   parallel and the event loop never waits on it. Each worker builds its validators once.
+
+A finding of severity ERROR or FATAL refuses the certificate; warnings are returned for the
+audit record but do not block. The pool uses the `forkserver` start method: forking a
+process that holds a PKCS#11 session is undefined behaviour in most modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import datetime
+import multiprocessing
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
+from padlock.pki import profiles
+
+BLOCKING_SEVERITIES = frozenset({"ERROR", "FATAL"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One lint finding. `linter` is `padlock` (own checks), `pkilint-pkix` or
+    `pkilint-cabf`; `severity` uses pkilint's names (FATAL, ERROR, WARNING, NOTICE, INFO)."""
+
+    linter: str
+    severity: str
+    code: str
+    message: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity in BLOCKING_SEVERITIES
+
+    def as_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """What the certificate must contain: the request after policy, as the pipeline built it."""
+
+    profile: profiles.Profile
+    public_key: CertificatePublicKeyTypes
+    subject: x509.Name
+    sans: tuple[x509.GeneralName, ...]
+    serial: int
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+
+
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _ext(cert: x509.Certificate, cls: type[Any]) -> x509.Extension[Any] | None:
+    try:
+        return cert.extensions.get_extension_for_class(cls)
+    except x509.ExtensionNotFound:
+        return None
+
+
+def structural_findings(
+    cert: x509.Certificate, issuer: x509.Certificate, expected: Expected
+) -> list[Finding]:
+    """padlock's own checks of a signed certificate against the request and the issuer."""
+    out: list[Finding] = []
+
+    def error(code: str, message: str) -> None:
+        out.append(Finding("padlock", "ERROR", code, message))
+
+    if cert.version is not x509.Version.v3:
+        error("version", "certificate is not X.509 v3 (RFC 5280 §4.1.2.1)")
+    if cert.serial_number != expected.serial:
+        error("serial", f"serial {cert.serial_number:#x} is not the drawn {expected.serial:#x}")
+    if _spki(cert.public_key()) != _spki(expected.public_key):
+        error("public_key", "subjectPublicKeyInfo is not the CSR's public key")
+    if cert.subject != expected.subject:
+        error("subject", f"subject {cert.subject.rfc4514_string()!r} is not the requested one")
+    if cert.issuer != issuer.subject:
+        # RFC 5280 §4.1.2.4: issuer MUST equal the issuing CA's subject.
+        error("issuer_name", "issuer name is not the issuing CA's subject (RFC 5280 §4.1.2.4)")
+    if (cert.not_valid_before_utc, cert.not_valid_after_utc) != (
+        expected.not_before.replace(microsecond=0),
+        expected.not_after.replace(microsecond=0),
+    ):
+        error("validity", "validity period is not the one the pipeline chose")
+    if cert.not_valid_after_utc > issuer.not_valid_after_utc:
+        error("validity_beyond_issuer", "notAfter is later than the issuing CA's notAfter")
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError) as exc:
+        error("signature", f"signature does not verify with the issuing CA's key: {exc!r}")
+    _check_extensions(cert, issuer, expected, error)
+    return out
+
+
+def _check_extensions(
+    cert: x509.Certificate, issuer: x509.Certificate, expected: Expected, error: Any
+) -> None:
+    profile = expected.profile
+    bc = _ext(cert, x509.BasicConstraints)
+    if bc is None or bc.value.ca != profile.is_ca:
+        error("basic_constraints", f"basicConstraints cA must be {profile.is_ca} (§4.2.1.9)")
+    ku = _ext(cert, x509.KeyUsage)
+    if ku is None:
+        error("key_usage", "keyUsage is missing (RFC 5280 §4.2.1.3)")
+    elif not profile.is_ca and (ku.value.key_cert_sign or ku.value.crl_sign):
+        error("key_usage", "end-entity certificate asserts keyCertSign/cRLSign (§4.2.1.3)")
+    eku = _ext(cert, x509.ExtendedKeyUsage)
+    got_eku = tuple(eku.value) if eku is not None else ()
+    if set(got_eku) != set(profile.extended_key_usages):
+        error("extended_key_usage", "extendedKeyUsage differs from the profile (§4.2.1.12)")
+    san = _ext(cert, x509.SubjectAlternativeName)
+    got_sans = list(san.value) if san is not None else []
+    if sorted(map(repr, got_sans)) != sorted(map(repr, expected.sans)):
+        error("subject_alt_name", "subjectAltName differs from the requested names (§4.2.1.6)")
+    if san is not None and len(cert.subject) == 0 and not san.critical:
+        error("subject_alt_name", "SAN must be critical when the subject is empty (§4.2.1.6)")
+    aki = _ext(cert, x509.AuthorityKeyIdentifier)
+    issuer_ski = _ext(issuer, x509.SubjectKeyIdentifier)
+    if aki is None:
+        error("authority_key_identifier", "AKI is missing (RFC 5280 §4.2.1.1)")
+    elif issuer_ski is not None and aki.value.key_identifier != issuer_ski.value.digest:
+        error("authority_key_identifier", "AKI does not match the issuer's SKI (§4.2.1.1)")
+
+
+# --- pkilint, in worker processes ----------------------------------------------------------
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _validator(kind: str) -> Any:
+    """Build (once per process) the pkilint validator container for `kind`."""
+    if kind not in _VALIDATORS:
+        from pkilint.pkix import certificate, extension, name
+
+        if kind == "pkix":
+            _VALIDATORS[kind] = certificate.create_pkix_certificate_validator_container(
+                certificate.create_decoding_validators(
+                    name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
+                ),
+                [
+                    certificate.create_issuer_validator_container([]),
+                    certificate.create_validity_validator_container(),
+                    certificate.create_subject_validator_container([]),
+                    certificate.create_extensions_validator_container([]),
+                    certificate.create_spki_validator_container([]),
+                ],
+            )
+        else:
+            from pkilint.cabf import serverauth
+            from pkilint.cabf.serverauth import serverauth_constants
+
+            cert_type = serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE
+            _VALIDATORS[kind] = certificate.create_pkix_certificate_validator_container(
+                serverauth.create_decoding_validators(),
+                serverauth.create_validators(cert_type),
+            )
+    return _VALIDATORS[kind]
+
+
+def pkilint_findings(der: bytes, cabf_serverauth: bool) -> list[Finding]:
+    """Run pkilint on one DER certificate (in whatever process calls it)."""
+    from pkilint import loader
+
+    doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
+    kinds = ["cabf"] if cabf_serverauth else ["pkix"]
+    out: list[Finding] = []
+    for kind in kinds:
+        for result in _validator(kind).validate(doc.root):
+            for desc in result.finding_descriptions:
+                out.append(
+                    Finding(
+                        f"pkilint-{kind}",
+                        str(desc.finding.severity),
+                        str(desc.finding.code),
+                        str(desc.message or result.node.path),
+                    )
+                )
+    return out
+
+
+def _warm_up() -> None:
+    """Pool initializer: import pkilint and build the PKIX validators before the first request."""
+    _validator("pkix")
+
+
+class LintGate:
+    """Lints certificates: own checks in the caller, pkilint in a process pool.
+
+    `processes=0` runs pkilint in a thread instead (for tests that need no parallelism).
+    `enabled=False` keeps only the structural checks (bench "lint off" and emergencies).
+    """
+
+    def __init__(self, *, enabled: bool, cabf_serverauth: bool, processes: int) -> None:
+        self.enabled = enabled
+        self.cabf_serverauth = cabf_serverauth
+        self._pool: concurrent.futures.Executor | None = None
+        if enabled and processes > 0:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_warm_up,
+            )
+            # Start the workers now, so the first request does not pay for pkilint's import.
+            for future in [self._pool.submit(_warm_up) for _ in range(processes)]:
+                future.result()
+
+    async def pkilint(self, cert: x509.Certificate, profile: profiles.Profile) -> list[Finding]:
+        """pkilint findings for `cert`; [] when the gate is disabled."""
+        if not self.enabled:
+            return []
+        der = cert.public_bytes(serialization.Encoding.DER)
+        cabf = self.cabf_serverauth and profile.name == profiles.TLS_SERVER.name
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, pkilint_findings, der, cabf)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def blocking(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings that refuse a certificate."""
+    return [f for f in findings if f.blocking]
