@@ -14,6 +14,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BINARIES=(etcd kube-apiserver kube-controller-manager)
 BUILD_TIMEOUT="${PADLOCK_BUILD_TIMEOUT:-3000}"
+RECIPE=1 # bump when the go build flags below change, so cached binaries are rebuilt
 
 log() { printf 'controlplane: %s\n' "$*" >&2; }
 
@@ -43,9 +44,10 @@ else
     exec 9>"$CACHE/.lock"
     flock 9
 
-    STAMP_WANT="$(cat "$HERE"/kubernetes/go.mod "$HERE"/kubernetes/go.sum \
-        "$HERE"/etcd/go.mod "$HERE"/etcd/go.sum "$HERE"/etcd/main.go "$HERE/build.sh" \
-        | sha256sum | cut -d' ' -f1)"
+    # The stamp: every pinned module, the recipe below and the Go version.
+    STAMP_WANT="$( (cat "$HERE"/kubernetes/go.mod "$HERE"/kubernetes/go.sum \
+        "$HERE"/etcd/go.mod "$HERE"/etcd/go.sum "$HERE"/etcd/main.go
+        echo "recipe=$RECIPE go=$(go env GOVERSION 2>/dev/null)") | sha256sum | cut -d' ' -f1)"
     have_all=1
     for b in "${BINARIES[@]}"; do [[ -x "$CACHE/$b" ]] || have_all=0; done
     if [[ $have_all == 1 && "$(cat "$CACHE/stamp" 2>/dev/null)" == "$STAMP_WANT" ]]; then
