@@ -407,6 +407,7 @@ class CertificateStatus(Model):
         "Current conditions: Ready (the Secret is valid and current), Issuing (an issuance "
         "is in progress).",
         max_items=8,
+        list_map_keys=("type",),
     )
     not_before: datetime.datetime | None = spec_field(
         "notBefore of the certificate in the Secret (RFC 3339).", format="date-time"

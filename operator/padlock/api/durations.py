@@ -27,11 +27,12 @@ _NANOS: dict[str, int] = {
 _MICROS_PER_MINUTE = 60_000_000
 _MICROS_PER_HOUR = 3_600_000_000
 
-_TERM = re.compile(r"(\d+(?:\.\d+)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_TERM = re.compile("([0-9]+(?:\\.[0-9]+)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 
-# The regular expression the CRD schema uses for duration fields (RE2 and Python compatible).
+# The regular expression the CRD schema uses for duration fields: the same terms as _TERM, in
+# syntax RE2 (the API server) and Python read alike, so the µ signs are literal characters.
 # Only non-negative values: a negative lifetime has no meaning in a Certificate.
-PATTERN = r"^(\d+(\.\d+)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$"
+PATTERN = "^([0-9]+(\\.[0-9]+)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$"
 
 
 def parse(text: str) -> datetime.timedelta:

@@ -62,6 +62,11 @@ class Meta:
     item_rules: Sequence[Rule] = ()
     # True for a list that is a set of unique scalars (`x-kubernetes-list-type: set`).
     list_set: bool = False
+    # For a list of objects keyed by these fields (`x-kubernetes-list-type: map`), e.g.
+    # conditions keyed by type.
+    list_map_keys: Sequence[str] = ()
+    # For an enum field: the subset of the enum's values the schema allows (default: all).
+    choices: Sequence[str] | None = None
 
 
 def spec_field(
@@ -82,6 +87,8 @@ def spec_field(
     rules: Sequence[Rule] = (),
     item_rules: Sequence[Rule] = (),
     list_set: bool = False,
+    list_map_keys: Sequence[str] = (),
+    choices: Sequence[str] | None = None,
     required: bool = False,
     empty: Any = None,
 ) -> Any:
@@ -109,6 +116,8 @@ def spec_field(
         rules=tuple(rules),
         item_rules=tuple(item_rules),
         list_set=list_set,
+        list_map_keys=tuple(list_map_keys),
+        choices=None if choices is None else tuple(choices),
     )
     metadata = {META_KEY: meta}
     if required:

@@ -243,6 +243,8 @@ class IssuerStatus(Model):
     """Observed state of an Issuer or ClusterIssuer."""
 
     conditions: tuple[Condition, ...] = list_field(
-        "Current conditions; Ready is True when the issuer can sign.", max_items=8
+        "Current conditions; Ready is True when the issuer can sign.",
+        max_items=8,
+        list_map_keys=("type",),
     )
     acme: ACMEIssuerStatus | None = spec_field("ACME account state (acme issuers only).")

@@ -87,6 +87,7 @@ class RevocationRequestSpec(Model):
         "RFC 5280 §5.3.1 CRLReason. removeFromCRL is not accepted (it only appears in delta "
         "CRLs). Defaults to unspecified.",
         default=RevocationReason.UNSPECIFIED.value,
+        choices=[r.value for r in REQUESTABLE],
     )
     reissue: bool | None = spec_field(
         "After revoking, issue a fresh certificate (and key, per rotationPolicy) for every "
@@ -123,6 +124,7 @@ class RevocationRequestStatus(Model):
         "Current conditions: Complete is True once every target serial is revoked and the "
         "OCSP responses and CRL are updated.",
         max_items=8,
+        list_map_keys=("type",),
     )
     revoked_serials: tuple[str, ...] = list_field(
         "Serial numbers revoked by this request, lowercase hex.",
