@@ -67,3 +67,59 @@ CA_SERIAL_COLLISIONS = Counter(
     "Fresh serials the ledger refused as already used (the pipeline retried with a new one).",
     registry=REGISTRY,
 )
+
+# --- Operator (`padlock operator`) ---------------------------------------------------------
+# Set by padlock.controllers.observe; certificate series are removed when their Certificate
+# is deleted. Labels follow cert-manager's (name, namespace, issuer_name, issuer_kind).
+
+_CERT_LABELS = ["name", "namespace", "issuer_name", "issuer_kind"]
+
+CERT_EXPIRATION = Gauge(
+    "padlock_certificate_expiration_timestamp_seconds",
+    "notAfter of the certificate in the Secret, as a Unix timestamp.",
+    _CERT_LABELS,
+    registry=REGISTRY,
+)
+
+CERT_NOT_BEFORE = Gauge(
+    "padlock_certificate_not_before_timestamp_seconds",
+    "notBefore of the certificate in the Secret, as a Unix timestamp.",
+    _CERT_LABELS,
+    registry=REGISTRY,
+)
+
+CERT_RENEWAL = Gauge(
+    "padlock_certificate_renewal_timestamp_seconds",
+    "When the operator will renew the certificate, as a Unix timestamp.",
+    _CERT_LABELS,
+    registry=REGISTRY,
+)
+
+CERT_READY = Gauge(
+    "padlock_certificate_ready_status",
+    "1 for the current status (True, False, Unknown) of the Certificate's Ready condition.",
+    [*_CERT_LABELS, "condition"],
+    registry=REGISTRY,
+)
+
+ISSUER_READY = Gauge(
+    "padlock_issuer_ready_status",
+    "1 for the current status (True, False, Unknown) of an Issuer's Ready condition.",
+    ["name", "namespace", "kind", "condition"],
+    registry=REGISTRY,
+)
+
+ISSUANCE_SECONDS = Histogram(
+    "padlock_issuance_duration_seconds",
+    "Time the operator took to issue one certificate: key, CSR, CA call and Secret write.",
+    ["issuer_kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
+
+WORKLOAD_RELOADS = Counter(
+    "padlock_workload_reloads_total",
+    "Pod-template patches that rolled a workload after its certificate content changed.",
+    ["kind", "namespace"],
+    registry=REGISTRY,
+)
