@@ -1,0 +1,203 @@
+"""The append-only, hash-chained audit log: append a row, verify the chain.
+
+Called by the other ledger modules inside their write transactions (every issuance, revocation
+and CA registration appends a row in the same transaction as the change it records), by
+`Ledger.append_audit` for events outside the ledger (key ceremonies, policy refusals), and by
+`padlock.ledger.verify`.
+
+Each row stores SHA-256 over a canonical encoding of its own fields plus the previous row's
+hash, so changing, deleting or reordering any row breaks the chain at that row. `audit_head`
+anchors the end of the chain, so deleting the newest rows is detected too. This is tamper
+*evidence* against anyone who edits rows, not against someone who can rewrite the whole chain
+and the head: export the head hash elsewhere (logs, a CRL, a signed checkpoint) for that.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import typing
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from padlock.ledger import records, schema
+
+JsonValue: typing.TypeAlias = (
+    str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
+)
+
+ENCODING_VERSION = "padlock-audit-v1"
+
+
+def canonical_details(details: typing.Mapping[str, JsonValue]) -> str:
+    """Details as canonical JSON: sorted keys, no spaces, ASCII only, no NaN."""
+    return json.dumps(
+        dict(details), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+
+
+def row_hash(
+    *,
+    event_id: int,
+    at: datetime.datetime,
+    kind: str,
+    actor: str,
+    details_json: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 (hex) over the canonical encoding of one row and its predecessor's hash.
+
+    The encoding is a JSON array, so field boundaries are unambiguous; the timestamp is UTC
+    ISO 8601 with microseconds, which both databases store exactly.
+    """
+    encoded = json.dumps(
+        [
+            ENCODING_VERSION,
+            event_id,
+            at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
+            kind,
+            actor,
+            details_json,
+            prev_hash,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+
+
+def lock_head(connection: Connection) -> None:
+    """Serialize this write transaction against every other ledger writer (PostgreSQL).
+
+    SQLite needs nothing here: the transaction began with BEGIN IMMEDIATE (see engine.py).
+    """
+    if connection.dialect.name != "sqlite":
+        connection.execute(
+            sa.select(schema.audit_head.c.id).where(schema.audit_head.c.id == 1).with_for_update()
+        ).one()
+
+
+def append(
+    connection: Connection,
+    *,
+    kind: str,
+    actor: str,
+    details: typing.Mapping[str, JsonValue],
+    at: datetime.datetime,
+) -> records.AuditEvent:
+    """Append one row after the current head. The caller holds the write lock (lock_head)."""
+    if not kind or not actor:
+        raise ValueError("an audit event needs a kind and an actor")
+    head = connection.execute(
+        sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash).where(
+            schema.audit_head.c.id == 1
+        )
+    ).one()
+    at = at.astimezone(datetime.UTC)
+    event_id = head.last_event_id + 1
+    details_json = canonical_details(details)
+    digest = row_hash(
+        event_id=event_id,
+        at=at,
+        kind=kind,
+        actor=actor,
+        details_json=details_json,
+        prev_hash=head.last_hash,
+    )
+    connection.execute(
+        schema.audit_event.insert().values(
+            event_id=event_id,
+            at=at,
+            kind=kind,
+            actor=actor,
+            details=details_json,
+            prev_hash=head.last_hash,
+            row_hash=digest,
+        )
+    )
+    connection.execute(
+        schema.audit_head.update()
+        .where(schema.audit_head.c.id == 1)
+        .values(last_event_id=event_id, last_hash=digest)
+    )
+    return records.AuditEvent(event_id, at, kind, actor, details_json, head.last_hash, digest)
+
+
+def verify(connection: Connection) -> records.VerifyResult:
+    """Walk the chain from the first row; name the first row where it breaks, and why."""
+    expected_id = 1
+    expected_prev = schema.GENESIS_HASH
+    previous: records.AuditEvent | None = None
+    checked = 0
+    rows = connection.execution_options(yield_per=1000).execute(
+        sa.select(schema.audit_event).order_by(schema.audit_event.c.event_id)
+    )
+    for row in rows:
+        event = records.AuditEvent(
+            row.event_id, row.at, row.kind, row.actor, row.details, row.prev_hash, row.row_hash
+        )
+        if event.event_id != expected_id:
+            return _bad(
+                checked,
+                expected_id,
+                f"row {expected_id} is missing (deleted); the chain jumps to row {event.event_id}",
+            )
+        recomputed = row_hash(
+            event_id=event.event_id,
+            at=event.at,
+            kind=event.kind,
+            actor=event.actor,
+            details_json=event.details_json,
+            prev_hash=event.prev_hash,
+        )
+        if recomputed != event.row_hash:
+            return _bad(
+                checked,
+                event.event_id,
+                f"row {event.event_id}'s fields do not match its stored hash (a field was changed)",
+            )
+        if event.prev_hash != expected_prev:
+            if previous is None:
+                return _bad(
+                    checked,
+                    event.event_id,
+                    f"row {event.event_id} does not start from the genesis hash (rewritten)",
+                )
+            # The row is self-consistent, so it was hashed after a predecessor whose hash was
+            # prev_hash: the predecessor has since been rewritten, hash and all.
+            return _bad(
+                checked,
+                previous.event_id,
+                f"row {previous.event_id} was rewritten: its hash no longer matches the "
+                f"prev_hash recorded by row {event.event_id}",
+            )
+        expected_prev = event.row_hash
+        expected_id += 1
+        previous = event
+        checked += 1
+    head = connection.execute(
+        sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash)
+    ).one()
+    if head.last_event_id != expected_id - 1 or head.last_hash != expected_prev:
+        if head.last_event_id >= expected_id:
+            return _bad(
+                checked,
+                expected_id,
+                f"the chain ends at row {expected_id - 1} but audit_head records "
+                f"{head.last_event_id} rows: the newest rows were deleted",
+            )
+        return _bad(
+            checked,
+            expected_id - 1 if expected_id > 1 else None,
+            f"audit_head (row {head.last_event_id}, hash {head.last_hash[:16]}...) does not "
+            f"match the chain's last row {expected_id - 1}: the head or the last row was edited",
+        )
+    return records.VerifyResult(ok=True, rows_checked=checked)
+
+
+def _bad(checked: int, event_id: int | None, reason: str) -> records.VerifyResult:
+    return records.VerifyResult(
+        ok=False, rows_checked=checked, first_bad_id=event_id, reason=reason
+    )

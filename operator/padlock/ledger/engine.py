@@ -1,0 +1,114 @@
+"""Opens the database: SQLite with durable pragmas, or PostgreSQL through psycopg 3.
+
+Called by `padlock.ledger.ledger.Ledger` and `padlock.ledger.verify`. Also owns how a write
+transaction starts, because that is what keeps concurrent writers (threads, or the CA and a
+CLI in two processes) from interleaving audit appends:
+
+- SQLite: every write transaction opens with `BEGIN IMMEDIATE`, taking the database's single
+  write lock up front (https://sqlite.org/lang_transaction.html); waiters queue on
+  busy_timeout. Reads use a plain deferred `BEGIN` and, in WAL mode, never block writers.
+- PostgreSQL: every write transaction first locks the one `audit_head` row with
+  `SELECT ... FOR UPDATE` (see `ledger.Ledger._write`).
+
+Durability: `journal_mode=WAL` + `synchronous=FULL`. With WAL, NORMAL already survives a
+killed process (kill -9) because committed frames are in the WAL file the OS holds; it can
+lose the last commits on power loss or a kernel crash. FULL fsyncs the WAL on every commit, so
+a certificate the CA has returned is on disk even then. The price is one fsync per issuance,
+small next to an HSM signature, and bench/bench_ledger.py measures it.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import typing
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a writer waits for SQLite's write lock before failing with 'database is locked'."""
+
+WRITE_OPTION = "padlock_write"
+"""Execution option marking a connection whose next transaction will write."""
+
+SQLITE_SYNCHRONOUS = "FULL"
+
+
+def parse_url(url: str) -> URL:
+    """The SQLAlchemy URL padlock will use; ValueError for anything it does not support."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise ValueError(f"ledger url {url!r} is not a database URL: {error}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+            raise ValueError(f"ledger url: SQLite driver {parsed.drivername!r} is not supported")
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError(
+                "ledger url: an in-memory SQLite database would vanish with the process and "
+                "is not shared between connections; give a file, e.g. sqlite:///.padlock/ledger.db"
+            )
+        return parsed
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            return parsed.set(drivername="postgresql+psycopg")
+        if parsed.drivername != "postgresql+psycopg":
+            raise ValueError(
+                f"ledger url: PostgreSQL driver {parsed.drivername!r} is not supported; "
+                "use postgresql+psycopg://"
+            )
+        return parsed
+    raise ValueError(
+        f"ledger url: backend {backend!r} is not supported; use sqlite:///PATH or "
+        "postgresql+psycopg://USER@HOST/DB"
+    )
+
+
+def display_url(url: str | URL) -> str:
+    """The URL with any password masked, for messages and logs."""
+    parsed = sa.make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for the ledger at `url`, with padlock's connection set-up installed."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None  # parse_url refused the rest
+        pathlib.Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def is_sqlite(connection: Connection | Engine) -> bool:
+    return connection.dialect.name == "sqlite"
+
+
+def _sqlite_on_connect(dbapi_connection: typing.Any, _record: typing.Any) -> None:
+    # Let padlock issue BEGIN itself (the pysqlite driver would otherwise begin lazily, at the
+    # first write, too late for BEGIN IMMEDIATE). SQLAlchemy documents this recipe under
+    # "Serializable isolation / Savepoints / Transactional DDL" for pysqlite.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        mode = cursor.fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"SQLite refused journal_mode=WAL (got {mode!r})")
+        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(WRITE_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,217 @@
+"""Queries for CAs and issued certificates: register a CA, record and look up issuances.
+
+Called by `padlock.ledger.ledger.Ledger` inside its transactions; every function takes the
+open connection. The row's columns are derived from the certificate itself, so the ledger can
+never disagree with what was signed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+
+import sqlalchemy as sa
+from cryptography import exceptions, x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from sqlalchemy.engine import Connection
+
+from padlock.ledger import errors, records, schema
+from padlock.pki import algorithms
+
+_cert = schema.certificate
+_ca = schema.certificate_authority
+
+
+def public_key_sha256(certificate: x509.Certificate) -> bytes:
+    """SHA-256 of the DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7): the CA's identity here."""
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).digest()
+
+
+def subject_cn(certificate: x509.Certificate) -> str | None:
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        return None
+    value = names[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def sans(certificate: x509.Certificate) -> tuple[str, ...]:
+    """The subjectAltName entries (RFC 5280 §4.2.1.6) in OpenSSL's `TYPE:value` spelling."""
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    out: list[str] = []
+    for name in extension.value:
+        if isinstance(name, x509.DNSName):
+            out.append(f"DNS:{name.value}")
+        elif isinstance(name, x509.IPAddress):
+            out.append(f"IP:{name.value}")
+        elif isinstance(name, x509.UniformResourceIdentifier):
+            out.append(f"URI:{name.value}")
+        elif isinstance(name, x509.RFC822Name):
+            out.append(f"email:{name.value}")
+        elif isinstance(name, x509.OtherName):
+            out.append(f"othername:{name.type_id.dotted_string}")
+        else:
+            out.append(f"{type(name).__name__}:{name.value}")
+    return tuple(out)
+
+
+def _pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def ca_from_row(m: sa.RowMapping) -> records.CARecord:
+    return records.CARecord(
+        ca_id=m["ca_id"],
+        ca_type=records.CAType(m["ca_type"]),
+        subject_dn=m["subject_dn"],
+        public_key_sha256=bytes(m["public_key_sha256"]),
+        cert_pem=m["cert_pem"],
+        valid_from=m["valid_from"],
+        valid_until=m["valid_until"],
+        parent_ca_id=m["parent_ca_id"],
+        is_active=bool(m["is_active"]),
+    )
+
+
+def certificate_from_row(m: sa.RowMapping) -> records.CertificateRecord:
+    return records.CertificateRecord(
+        cert_id=m["cert_id"],
+        ca_id=m["issuing_ca_id"],
+        serial=schema.serial_from_db(m["serial_number"]),
+        cert_type=records.CertType(m["cert_type"]),
+        subject_dn=m["subject_dn"],
+        subject_cn=m["subject_cn"],
+        sans=tuple(json.loads(m["san_list"])),
+        key_algorithm=m["key_algorithm"],
+        public_key_sha256=bytes(m["public_key_sha256"]),
+        cert_pem=m["cert_pem"],
+        valid_from=m["valid_from"],
+        valid_until=m["valid_until"],
+        issued_at=m["issued_at"],
+        requester=m["requester"],
+        idempotency_key=m["idempotency_key"],
+        status=m["status"],
+    )
+
+
+def find_ca_by_key(connection: Connection, key_sha256: bytes) -> int | None:
+    return connection.execute(
+        sa.select(_ca.c.ca_id).where(_ca.c.public_key_sha256 == key_sha256)
+    ).scalar_one_or_none()
+
+
+def get_ca(connection: Connection, ca_id: int) -> records.CARecord:
+    row = connection.execute(sa.select(_ca).where(_ca.c.ca_id == ca_id)).one_or_none()
+    if row is None:
+        raise errors.UnknownCA(ca_id)
+    return ca_from_row(row._mapping)
+
+
+def insert_ca(
+    connection: Connection,
+    certificate: x509.Certificate,
+    *,
+    ca_type: records.CAType,
+    parent_ca_id: int | None,
+    hsm_slot_id: str | None,
+    at: datetime.datetime,
+) -> int:
+    if parent_ca_id is not None:
+        get_ca(connection, parent_ca_id)
+    ca_id = connection.execute(
+        _ca.insert()
+        .values(
+            common_name=subject_cn(certificate),
+            subject_dn=certificate.subject.rfc4514_string(),
+            ca_type=ca_type.value,
+            parent_ca_id=parent_ca_id,
+            public_key_sha256=public_key_sha256(certificate),
+            cert_pem=_pem(certificate),
+            valid_from=certificate.not_valid_before_utc,
+            valid_until=certificate.not_valid_after_utc,
+            hsm_slot_id=hsm_slot_id,
+            created_at=at,
+        )
+        .returning(_ca.c.ca_id)
+    ).scalar_one()
+    return int(ca_id)
+
+
+def find_by_idempotency_key(
+    connection: Connection, ca_id: int, key: str
+) -> records.CertificateRecord | None:
+    row = connection.execute(
+        sa.select(_cert).where(_cert.c.issuing_ca_id == ca_id, _cert.c.idempotency_key == key)
+    ).one_or_none()
+    return None if row is None else certificate_from_row(row._mapping)
+
+
+def find_by_serial(
+    connection: Connection, ca_id: int, serial: int
+) -> records.CertificateRecord | None:
+    row = connection.execute(
+        sa.select(_cert).where(
+            _cert.c.issuing_ca_id == ca_id,
+            _cert.c.serial_number == schema.serial_to_db(serial),
+        )
+    ).one_or_none()
+    return None if row is None else certificate_from_row(row._mapping)
+
+
+def check_issued_by(ca: records.CARecord, certificate: x509.Certificate) -> None:
+    """ValueError unless `certificate` was signed by this CA (RFC 5280 §6.1.3 (a)(1), (a)(4))."""
+    try:
+        certificate.verify_directly_issued_by(ca.certificate)
+    except (ValueError, TypeError, exceptions.InvalidSignature) as error:
+        raise ValueError(
+            f"certificate serial {certificate.serial_number:#x} (issuer "
+            f"{certificate.issuer.rfc4514_string()!r}) was not issued by CA {ca.ca_id} "
+            f"({ca.subject_dn!r}): {error or type(error).__name__}"
+        ) from None
+
+
+def insert_certificate(
+    connection: Connection,
+    ca_id: int,
+    certificate: x509.Certificate,
+    *,
+    cert_type: records.CertType,
+    requester: str,
+    idempotency_key: str | None,
+    domain_validated_at: datetime.datetime | None,
+    at: datetime.datetime,
+) -> records.CertificateRecord:
+    """Insert the row; the caller has checked serial and key are free (under the write lock)."""
+    key_algorithm = algorithms.KeyAlgorithm.of_public_key(certificate.public_key()).value
+    cert_id = connection.execute(
+        _cert.insert()
+        .values(
+            serial_number=schema.serial_to_db(certificate.serial_number),
+            issuing_ca_id=ca_id,
+            subject_cn=subject_cn(certificate),
+            subject_dn=certificate.subject.rfc4514_string(),
+            cert_type=cert_type.value,
+            san_list=json.dumps(list(sans(certificate))),
+            key_algorithm=key_algorithm,
+            public_key_sha256=public_key_sha256(certificate),
+            cert_pem=_pem(certificate),
+            valid_from=certificate.not_valid_before_utc,
+            valid_until=certificate.not_valid_after_utc,
+            issued_at=at,
+            requester=requester,
+            idempotency_key=idempotency_key,
+            domain_validated_at=domain_validated_at,
+            status="active",
+        )
+        .returning(_cert.c.cert_id)
+    ).scalar_one()
+    row = connection.execute(sa.select(_cert).where(_cert.c.cert_id == cert_id)).one()
+    return certificate_from_row(row._mapping)

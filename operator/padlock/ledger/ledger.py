@@ -1,0 +1,383 @@
+"""`Ledger`: the transactional operations the CA and the revocation responder call.
+
+Called by the CA pipeline (from a worker thread: every method is synchronous and thread-safe,
+each call is one transaction), by the OCSP/CRL responder (reads, `migrate=False`), and by the
+CLI. Every change is committed together with its audit row, or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import typing
+
+import sqlalchemy as sa
+from cryptography import x509
+from sqlalchemy.engine import Connection
+
+from padlock.ledger import audit, errors, issuance, publication, records, revocation, schema
+from padlock.ledger import engine as engines
+from padlock.ledger import migrate as migrations
+
+Clock = typing.Callable[[], datetime.datetime]
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Ledger:
+    """The issuance database at `url` (see `padlock.ledger.config.LedgerConfig`).
+
+    migrate: bring the schema to this padlock's head on open (the CA does); with False the
+        schema must already be current (readers: OCSP responder, `padlock ledger verify`).
+    clock: the time source for timestamps no caller passed (tests pass a fixed one).
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True, clock: Clock = utc_now) -> None:
+        self.url = engines.display_url(url)
+        self._engine = engines.create_engine(url)
+        self._clock = clock
+        try:
+            if migrate:
+                migrations.upgrade(self._engine)
+            else:
+                migrations.check_current(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> typing.Iterator[Connection]:
+        """One write transaction, serialized against every other ledger writer."""
+        with self._engine.connect() as connection:
+            connection.execution_options(**{engines.WRITE_OPTION: True})
+            with connection.begin():
+                audit.lock_head(connection)
+                yield connection
+
+    @contextlib.contextmanager
+    def _read(self, *, snapshot: bool = False) -> typing.Iterator[Connection]:
+        """A read transaction; `snapshot` makes every statement see the same state (SQLite's
+        deferred BEGIN in WAL mode always does; PostgreSQL needs REPEATABLE READ)."""
+        with self._engine.connect() as connection:
+            if snapshot and not engines.is_sqlite(connection):
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
+    def _at(self, at: datetime.datetime | None) -> datetime.datetime:
+        value = self._clock() if at is None else at
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use a UTC-aware one")
+        return value.astimezone(datetime.UTC)
+
+    # -- certificate authorities -------------------------------------------------------------
+
+    def register_ca(
+        self,
+        certificate: x509.Certificate,
+        *,
+        ca_type: records.CAType,
+        parent_ca_id: int | None = None,
+        hsm_slot_id: str | None = None,
+        actor: str = "padlock",
+        at: datetime.datetime | None = None,
+    ) -> int:
+        """The CA's id, registering it first if its public key is new (idempotent by key)."""
+        key_hash = issuance.public_key_sha256(certificate)
+        with self._read() as connection:
+            existing = issuance.find_ca_by_key(connection, key_hash)
+        if existing is not None:
+            return existing
+        when = self._at(at)
+        with self._write() as connection:
+            existing = issuance.find_ca_by_key(connection, key_hash)
+            if existing is not None:
+                return existing
+            ca_id = issuance.insert_ca(
+                connection,
+                certificate,
+                ca_type=ca_type,
+                parent_ca_id=parent_ca_id,
+                hsm_slot_id=hsm_slot_id,
+                at=when,
+            )
+            audit.append(
+                connection,
+                kind="ca.registered",
+                actor=actor,
+                details={
+                    "ca_id": ca_id,
+                    "ca_type": ca_type.value,
+                    "subject": certificate.subject.rfc4514_string(),
+                    "public_key_sha256": key_hash.hex(),
+                    "serial": f"{certificate.serial_number:x}",
+                },
+                at=when,
+            )
+            return ca_id
+
+    def get_ca(self, ca_id: int) -> records.CARecord:
+        with self._read() as connection:
+            return issuance.get_ca(connection, ca_id)
+
+    # -- issuance ----------------------------------------------------------------------------
+
+    def find_by_idempotency_key(self, ca_id: int, key: str) -> records.CertificateRecord | None:
+        """The certificate already recorded for this sign request, if any."""
+        with self._read() as connection:
+            return issuance.find_by_idempotency_key(connection, ca_id, key)
+
+    def record_issuance(
+        self,
+        ca_id: int,
+        certificate: x509.Certificate,
+        *,
+        cert_type: records.CertType,
+        requester: str,
+        idempotency_key: str | None = None,
+        domain_validated_at: datetime.datetime | None = None,
+        at: datetime.datetime | None = None,
+    ) -> records.CertificateRecord:
+        """Commit a signed certificate and its audit row in one transaction.
+
+        Raises SerialCollision (sign again with a new serial), IdempotencyKeyReused (return
+        `.existing` instead), UnknownCA, or ValueError if the CA did not sign `certificate`.
+        When this returns, the row is durable (see engine.py).
+        """
+        if not requester:
+            raise ValueError("record_issuance needs the requester (who asked for it)")
+        when = self._at(at)
+        serial = certificate.serial_number
+        with self._write() as connection:
+            ca = issuance.get_ca(connection, ca_id)
+            issuance.check_issued_by(ca, certificate)
+            if idempotency_key is not None:
+                existing = issuance.find_by_idempotency_key(connection, ca_id, idempotency_key)
+                if existing is not None:
+                    raise errors.IdempotencyKeyReused(existing)
+            if issuance.find_by_serial(connection, ca_id, serial) is not None:
+                raise errors.SerialCollision(ca_id, serial)
+            record = issuance.insert_certificate(
+                connection,
+                ca_id,
+                certificate,
+                cert_type=cert_type,
+                requester=requester,
+                idempotency_key=idempotency_key,
+                domain_validated_at=domain_validated_at,
+                at=when,
+            )
+            audit.append(
+                connection,
+                kind="certificate.issued",
+                actor=requester,
+                details={
+                    "ca_id": ca_id,
+                    "serial": f"{serial:x}",
+                    "cert_type": cert_type.value,
+                    "subject": record.subject_dn,
+                    "sans": list(record.sans),
+                    "not_after": record.valid_until.isoformat(),
+                    "idempotency_key": idempotency_key,
+                },
+                at=when,
+            )
+            return record
+
+    def get_certificate(self, ca_id: int, serial: int) -> records.CertificateRecord | None:
+        with self._read() as connection:
+            return issuance.find_by_serial(connection, ca_id, serial)
+
+    # -- revocation --------------------------------------------------------------------------
+
+    def revoke(
+        self,
+        ca_id: int,
+        serial: int,
+        reason_code: int,
+        requester: str,
+        at: datetime.datetime | None = None,
+        *,
+        reason_text: str | None = None,
+    ) -> records.RevocationRecord:
+        """Revoke one certificate (RFC 5280 §5.3.1 reason). A second call returns the first
+        revocation unchanged. Raises UnknownCertificate if the CA never issued `serial`."""
+        records.check_reason_code(reason_code)
+        when = self._at(at)
+        with self._write() as connection:
+            certificate = issuance.find_by_serial(connection, ca_id, serial)
+            if certificate is None:
+                raise errors.UnknownCertificate(ca_id, serial)
+            return self._revoke_one(
+                connection,
+                certificate.cert_id,
+                serial,
+                ca_id,
+                reason_code,
+                reason_text,
+                requester,
+                when,
+            )
+
+    def revoke_all(
+        self,
+        ca_id: int,
+        reason_code: int,
+        requester: str,
+        at: datetime.datetime | None = None,
+        *,
+        reason_text: str | None = None,
+    ) -> list[records.RevocationRecord]:
+        """Revoke every not-yet-revoked certificate of the CA in one transaction (the
+        issuer-wide drill); returns the new revocations, in serial order."""
+        records.check_reason_code(reason_code)
+        when = self._at(at)
+        with self._write() as connection:
+            issuance.get_ca(connection, ca_id)
+            return [
+                self._revoke_one(
+                    connection,
+                    cert_id,
+                    serial,
+                    ca_id,
+                    reason_code,
+                    reason_text,
+                    requester,
+                    when,
+                )
+                for cert_id, serial in revocation.unrevoked_cert_ids(connection, ca_id)
+            ]
+
+    @staticmethod
+    def _revoke_one(
+        connection: Connection,
+        cert_id: int,
+        serial: int,
+        ca_id: int,
+        reason_code: int,
+        reason_text: str | None,
+        requester: str,
+        at: datetime.datetime,
+    ) -> records.RevocationRecord:
+        existing = revocation.find(connection, cert_id)
+        if existing is not None:
+            return existing
+        revoked = revocation.insert(
+            connection,
+            cert_id,
+            reason_code=reason_code,
+            reason_text=reason_text,
+            requested_by=requester,
+            at=at,
+        )
+        audit.append(
+            connection,
+            kind="certificate.revoked",
+            actor=requester,
+            details={
+                "ca_id": ca_id,
+                "serial": f"{serial:x}",
+                "reason_code": reason_code,
+                "reason": records.REASON_CODES[reason_code],
+                "reason_text": reason_text,
+            },
+            at=at,
+        )
+        return revoked
+
+    def certificate_status(self, ca_id: int, serial: int) -> records.CertificateStatus:
+        with self._read() as connection:
+            return revocation.status(connection, ca_id, serial)
+
+    def revoked_since(self, ca_id: int, cursor: int = 0) -> list[records.RevocationRecord]:
+        """Revocations after `cursor` (a revocation_id; 0 = all), oldest first.
+
+        Ids are handed out under the write lock, so they grow in commit order and a reader
+        that remembers the largest id it saw never misses one.
+        """
+        with self._read() as connection:
+            return revocation.since(connection, ca_id, cursor)
+
+    def list_revoked(
+        self, ca_id: int, *, unexpired_at: datetime.datetime | None = None
+    ) -> list[records.RevocationRecord]:
+        """The CA's revocations in serial order, for its CRL (see revocation.listed)."""
+        with self._read() as connection:
+            return revocation.listed(connection, ca_id, unexpired_at=unexpired_at)
+
+    # -- CRLs and OCSP responses -------------------------------------------------------------
+
+    def next_crl_number(self, ca_id: int, shard: int = 0) -> int:
+        """RFC 5280 §5.2.3: a CRL number for (CA, shard) larger than every earlier one."""
+        with self._write() as connection:
+            issuance.get_ca(connection, ca_id)
+            return publication.next_crl_number(connection, ca_id, shard)
+
+    def put_crl(self, crl: records.CrlRecord) -> bool:
+        """Store a signed CRL shard; False (and nothing stored) if a newer one is there."""
+        with self._write() as connection:
+            return publication.put_crl(connection, crl)
+
+    def get_crl(self, ca_id: int, shard: int = 0) -> records.CrlRecord | None:
+        with self._read() as connection:
+            return publication.get_crl(connection, ca_id, shard)
+
+    def put_ocsp_response(self, entry: records.OcspCacheEntry) -> None:
+        with self._write() as connection:
+            publication.put_ocsp(connection, entry)
+
+    def get_ocsp_response(self, ca_id: int, serial: int) -> records.OcspCacheEntry | None:
+        with self._read() as connection:
+            return publication.get_ocsp(connection, ca_id, serial)
+
+    def ocsp_responses(
+        self, ca_id: int, *, expiring_before: datetime.datetime | None = None
+    ) -> list[records.OcspCacheEntry]:
+        with self._read() as connection:
+            return publication.list_ocsp(connection, ca_id, expiring_before=expiring_before)
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def append_audit(
+        self,
+        kind: str,
+        actor: str,
+        details: typing.Mapping[str, audit.JsonValue],
+        at: datetime.datetime | None = None,
+    ) -> records.AuditEvent:
+        """Append an event that is not a ledger change (e.g. a key ceremony, a refused CSR)."""
+        when = self._at(at)
+        with self._write() as connection:
+            return audit.append(connection, kind=kind, actor=actor, details=details, at=when)
+
+    def verify_audit_chain(self) -> records.VerifyResult:
+        """Walk the audit chain; `first_bad_id` names the first row that fails, None if ok."""
+        with self._read(snapshot=True) as connection:
+            return audit.verify(connection)
+
+    def count(self, table: str) -> int:
+        """Rows in one ledger table (for tests, metrics and the CLI)."""
+        with self._read() as connection:
+            return int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(schema.metadata.tables[table])
+                ).scalar_one()
+            )
