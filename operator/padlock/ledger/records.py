@@ -69,7 +69,7 @@ class CARecord:
     ca_type: CAType
     subject_dn: str
     public_key_sha256: bytes
-    cert_pem: str
+    cert_pem: str = dataclasses.field(repr=False)
     valid_from: datetime.datetime
     valid_until: datetime.datetime
     parent_ca_id: int | None
@@ -93,7 +93,7 @@ class CertificateRecord:
     sans: tuple[str, ...]
     key_algorithm: str
     public_key_sha256: bytes
-    cert_pem: str
+    cert_pem: str = dataclasses.field(repr=False)
     valid_from: datetime.datetime
     valid_until: datetime.datetime
     issued_at: datetime.datetime
