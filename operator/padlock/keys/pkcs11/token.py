@@ -61,6 +61,9 @@ class _Module:
         self.lock = threading.RLock()
         # Bumped on every C_Finalize/C_Initialize we do, so tokens know their session died.
         self.generation = 0
+        # Login state is per application and token (PKCS#11 v3.0 base §5.6), so one `Token`
+        # object per token label per process; a second open would share (and log out) the first.
+        self.open_tokens: dict[str, Token] = {}
 
     def rescan(self) -> None:
         """Re-initialise the library so it sees tokens created since it was loaded."""
@@ -138,6 +141,11 @@ class Token:
         """Load the module, find the token by label, open a session and log in as user."""
         token = cls(_load_module(str(module_path)), token_label, read_pin(pin, pin_file))
         with token._module.lock:
+            if token_label in token._module.open_tokens:
+                raise base.KeyBackendError(
+                    f"token {token_label!r} is already open in this process; share that Token "
+                    "(PKCS#11 login state is per process, closing one would log out both)"
+                )
             try:
                 token._connect()
             except base.KeyNotFoundError:
@@ -145,6 +153,7 @@ class Token:
                 # library runs C_Initialize again (SoftHSM scans its token directory only then).
                 token._module.rescan()
                 token._connect()
+            token._module.open_tokens[token_label] = token
         return token
 
     @property
@@ -186,8 +195,13 @@ class Token:
         try:
             session = p11_token.open(rw=True, user_pin=self.__pin)
         except p11err.UserAlreadyLoggedIn:
-            # Login is per application and token (PKCS#11 v3.0 base §5.6): another Token
-            # object of this process is logged in already, so this session is a user session.
+            # Login is per application and token (PKCS#11 v3.0 base §5.6). Only this object
+            # logs in to this token, so the login is ours, left over from a session we lost;
+            # anyone else's would mean the PIN was never checked, so refuse that.
+            if self._module.open_tokens.get(self.label) is not self:
+                raise base.KeyBackendError(
+                    f"token {self.label!r} is already logged in by other code in this process"
+                ) from None
             session = p11_token.open(rw=True)
         except (p11err.PinIncorrect, p11err.PinInvalid, p11err.PinLenRange):
             raise base.WrongPassphraseError(
@@ -265,6 +279,8 @@ class Token:
         with self._module.lock:
             self._close_quietly()
             self._lost = "closed"
+            if self._module.open_tokens.get(self.label) is self:
+                del self._module.open_tokens[self.label]
 
     # -- keys -----------------------------------------------------------------------------
 
