@@ -67,8 +67,7 @@ def issue(
     return Issued(cert, key)
 
 
-@pytest.fixture(scope="session")
-def root() -> Issued:
+def make_root() -> Issued:
     key = ec.generate_private_key(ec.SECP384R1())
     cert = profiles.build_certificate(
         profiles.ROOT_CA,
@@ -84,8 +83,7 @@ def root() -> Issued:
     return Issued(cert, key)
 
 
-@pytest.fixture(scope="session")
-def intermediate(root: Issued) -> Issued:
+def make_intermediate(root: Issued) -> Issued:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = profiles.build_certificate(
         profiles.INTERMEDIATE_CA,
@@ -102,13 +100,7 @@ def intermediate(root: Issued) -> Issued:
     return Issued(cert, key)
 
 
-@pytest.fixture(scope="session")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="session")
-def leaves(intermediate: Issued, rsa_key: rsa.RSAPrivateKey) -> dict[str, Issued]:
+def make_leaves(intermediate: Issued, rsa_key: rsa.RSAPrivateKey) -> dict[str, Issued]:
     """One leaf per leaf profile, issued by the intermediate."""
     return {
         "tls-server": issue(
@@ -144,3 +136,23 @@ def leaves(intermediate: Issued, rsa_key: rsa.RSAPrivateKey) -> dict[str, Issued
             ),
         ),
     }
+
+
+@pytest.fixture(scope="session")
+def root() -> Issued:
+    return make_root()
+
+
+@pytest.fixture(scope="session")
+def intermediate(root: Issued) -> Issued:
+    return make_intermediate(root)
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def leaves(intermediate: Issued, rsa_key: rsa.RSAPrivateKey) -> dict[str, Issued]:
+    return make_leaves(intermediate, rsa_key)
