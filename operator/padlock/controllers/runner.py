@@ -1,0 +1,63 @@
+"""`run()`: start the operator (kopf) until SIGINT/SIGTERM. Called by `padlock operator`.
+
+Standalone (no kopf peering): padlock runs one replica with `strategy: Recreate` (a second
+instance during a rolling update would freeze the watch through peering, kopf #734).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import kopf
+
+from padlock.controllers import settings as settings_mod
+
+
+async def run_async(
+    config: settings_mod.RunConfig,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+    ca_override: object = None,
+) -> None:
+    """Run the operator in the current event loop (tests pass flags and a test CA)."""
+    from padlock.controllers import main  # registers the handlers
+
+    settings = kopf.OperatorSettings()
+    settings_mod.configure(settings)
+    runtime = main.Runtime(config=config, ca_override=ca_override)
+    await kopf.operator(
+        settings=settings,
+        standalone=True,
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        memo=kopf.Memo(runtime=runtime),
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def run(
+    *,
+    kubeconfig: Path | None = None,
+    namespaces: Sequence[str] = (),
+    ca_socket: Path | None = None,
+    ca_url: str | None = None,
+    metrics_port: int | None = 9402,
+    metrics_host: str = "0.0.0.0",  # noqa: S104 - scraped from other pods
+) -> int:
+    """Run `padlock operator` until stopped; the exit status."""
+    if (ca_socket is None) == (ca_url is None):
+        raise ValueError("give exactly one of ca_socket and ca_url")
+    config = settings_mod.RunConfig(
+        kubeconfig=kubeconfig,
+        namespaces=tuple(namespaces),
+        ca_socket=ca_socket,
+        ca_url=ca_url,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+    )
+    asyncio.run(run_async(config))
+    return 0
