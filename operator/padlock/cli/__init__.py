@@ -12,10 +12,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from padlock.cli.errors import CommandError
+
 # Sub-command modules, in the order `padlock --help` lists them.
 _COMMAND_MODULES = (
     "padlock.cli.ca",
     "padlock.cli.inspect",
+    "padlock.cli.ledger",
 )
 
 
@@ -41,7 +44,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"padlock: error: {exc}", file=sys.stderr)
         return 2
     return result
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 2, no traceback."""
