@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.softhsm",
     "tests.fixtures.postgres",
     "tests.fixtures.controlplane",
+    "tests.fixtures.ca",
 ]

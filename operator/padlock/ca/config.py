@@ -82,6 +82,8 @@ class LintConfig:
 
     enabled: bool = True
     cabf_serverauth: bool = False
+    # pkilint runs in this many worker processes (0: in a thread of the CA process).
+    processes: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,6 +245,8 @@ def _check(config: CAConfig) -> None:
         raise ConfigError("rate_limit: requests_per_second must be > 0 and burst >= 1")
     if config.signing_threads < 1:
         raise ConfigError("signing_threads must be >= 1")
+    if config.lint.processes < 0:
+        raise ConfigError("lint.processes must be >= 0")
     for net in config.policy.allowed_ip_networks:
         try:
             ipaddress.ip_network(net)

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from padlock import metrics
 from padlock.ca import errors
@@ -35,9 +35,16 @@ SignerOpener = Callable[[], base.Signer]
 class IssuingKey:
     """The intermediate CA's signer, with health tracking and reconnection."""
 
-    def __init__(self, opener: SignerOpener, *, retry_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        opener: SignerOpener,
+        *,
+        retry_interval: float = 1.0,
+        probe_interval: float = 5.0,
+    ) -> None:
         self._opener = opener
         self._retry_interval = retry_interval
+        self._probe_interval = probe_interval
         self._lock = threading.Lock()
         self._signer: base.Signer | None = None
         self._last_error = "token not opened yet"
@@ -82,31 +89,74 @@ class IssuingKey:
         metrics.CA_HSM_UP.set(0)
 
     async def reconnect_forever(self) -> None:
-        """Reopen the token whenever the key is lost; runs until cancelled."""
+        """Reopen the token whenever the key is lost, and probe it while it is up (so
+        `/healthz` notices a removed token between requests); runs until cancelled."""
         loop = asyncio.get_running_loop()
+        since_probe = 0.0
         while True:
-            if self._signer is None:
+            signer = self._signer
+            if signer is None:
                 try:
                     await loop.run_in_executor(None, self.open)
                 except base.KeyBackendError as exc:
                     self._last_error = str(exc) or type(exc).__name__
                     log.warning("HSM reconnect failed: %s", exc)
+            elif since_probe >= self._probe_interval:
+                since_probe = 0.0
+                probe = getattr(self._opener, "probe", None)
+                if probe is not None:
+                    try:
+                        await loop.run_in_executor(None, probe)
+                    except base.KeyBackendError as exc:
+                        self.mark_lost(signer, exc)
             await asyncio.sleep(self._retry_interval)
+            since_probe += self._retry_interval
+
+    def close(self) -> None:
+        """Close the token session (if the opener holds one)."""
+        with self._lock:
+            self._signer = None
+            self._last_error = "closed"
+        close = getattr(self._opener, "close", None)
+        if close is not None:
+            close()
+        metrics.CA_HSM_UP.set(0)
 
 
-def token_opener(module: str, token_label: str, pin_file: Path, key_label: str) -> SignerOpener:
-    """An opener for the key `key_label` in a PKCS#11 token; keeps one `Token` and
-    `reconnect()`s it after a loss (re-initialising the library if the token went away)."""
-    from padlock.keys import pkcs11 as p11
+class TokenKeySource:
+    """Opens the key `key_label` in a PKCS#11 token. Keeps one `Token` (PKCS#11 login state
+    is per process) and `reconnect()`s it after a loss, re-initialising the library if the
+    token went away. Calling the source opens the key; `close()` logs out."""
 
-    state: dict[str, p11.Token] = {}
+    def __init__(self, module: str, token_label: str, pin_file: Path, key_label: str) -> None:
+        self.module = module
+        self.token_label = token_label
+        self.pin_file = pin_file
+        self.key_label = key_label
+        self._token: Any = None
 
-    def open_signer() -> base.Signer:
-        token = state.get("token")
-        if token is None:
-            token = state["token"] = p11.Token.open(module, token_label, pin_file=pin_file)
-        elif not token.connected:
-            token.reconnect()
-        return token.load(key_label)
+    def __call__(self) -> base.Signer:
+        from padlock.keys import pkcs11 as p11
 
-    return open_signer
+        if self._token is None:
+            self._token = p11.Token.open(self.module, self.token_label, pin_file=self.pin_file)
+        elif not self._token.connected:
+            self._token.reconnect()
+        signer: base.Signer = self._token.load(self.key_label)
+        return signer
+
+    def probe(self) -> None:
+        """Touch the token (find the key) so a removed token is noticed between requests."""
+        if self._token is None:
+            raise base.TokenUnavailableError(f"token {self.token_label!r} is not open")
+        self._token.load(self.key_label)
+
+    def close(self) -> None:
+        if self._token is not None:
+            self._token.close()
+            self._token = None
+
+
+def token_opener(module: str, token_label: str, pin_file: Path, key_label: str) -> TokenKeySource:
+    """The `SignerOpener` for the config's PKCS#11 token and key label."""
+    return TokenKeySource(module, token_label, pin_file, key_label)
