@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import ipaddress
 from typing import Any
 
 from padlock.api import durations
@@ -108,7 +109,10 @@ class X509Subject(Model):
     organizations: tuple[str, ...] = _names("Organization (O).")
     organizational_units: tuple[str, ...] = _names("Organizational unit (OU).")
     countries: tuple[str, ...] = list_field(
-        "Country (C), two-letter ISO 3166-1 code.", max_items=10, item_pattern=COUNTRY_PATTERN
+        "Country (C), two-letter ISO 3166-1 code.",
+        max_items=10,
+        item_pattern=COUNTRY_PATTERN,
+        item_max_length=2,
     )
     localities: tuple[str, ...] = _names("Locality (L).")
     provinces: tuple[str, ...] = _names("State or province (ST).")
@@ -349,6 +353,13 @@ class CertificateSpec(Model):
     )
 
     def check(self) -> None:
+        for address in self.ip_addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(
+                    f"ipAddresses: {address!r} must be an IPv4 or IPv6 address"
+                ) from None
         for text in (self.duration, self.renew_before):
             if text is not None:
                 durations.parse(text)

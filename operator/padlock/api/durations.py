@@ -80,17 +80,21 @@ def _to_ns(number: str, unit: str) -> int:
 
 
 def _explain(original: str, rest: str) -> str:
-    number = re.match(r"\d*\.?\d*", rest)
+    number = re.match(r"[0-9]*\.?[0-9]*", rest)
     digits = number.group(0) if number else ""
     after = rest[len(digits) :]
     if digits in ("", "."):
         return f"invalid duration {original!r}: expected a number at {rest!r}"
+    if digits.endswith("."):
+        return f"invalid duration {original!r}: {digits!r} needs digits after the decimal point"
     if after == "":
         return (
             f"invalid duration {original!r}: {digits!r} has no unit "
             "(use h, m, s, ms, us or ns, e.g. '2160h')"
         )
-    unit = re.match(r"[^\d.]+", after)
+    if after[0] == ".":
+        return f"invalid duration {original!r}: a second decimal point at {after!r}"
+    unit = re.match(r"[^0-9.]+", after)
     found = unit.group(0) if unit else after
     return (
         f"invalid duration {original!r}: unknown unit {found!r} "

@@ -15,6 +15,7 @@ Called by the issuer controller (decode the spec, report Ready), by the certific
 from __future__ import annotations
 
 import dataclasses
+import enum
 
 from padlock.api import durations
 from padlock.api.conditions import Condition
@@ -69,6 +70,19 @@ class ExternalAccountBinding(Model):
     )
 
 
+class ServiceType(enum.StrEnum):
+    CLUSTER_IP = "ClusterIP"
+    NODE_PORT = "NodePort"
+
+
+class TSIGAlgorithm(enum.StrEnum):
+    """TSIG MAC algorithms (RFC 8945 §6)."""
+
+    HMAC_SHA256 = "HMACSHA256"
+    HMAC_SHA384 = "HMACSHA384"
+    HMAC_SHA512 = "HMACSHA512"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ACMEIngress(Model):
     """HTTP-01 through an Ingress that padlock creates for the challenge path."""
@@ -77,9 +91,8 @@ class ACMEIngress(Model):
         "IngressClass of the challenge Ingress. Defaults to the cluster's default class.",
         max_length=253,
     )
-    service_type: str | None = spec_field(
-        "Service type of the challenge solver. Defaults to NodePort.",
-        pattern=r"^(ClusterIP|NodePort)$",
+    service_type: ServiceType | None = spec_field(
+        "Service type of the challenge solver: ClusterIP or NodePort. Defaults to NodePort."
     )
 
 
@@ -100,10 +113,7 @@ class ACMERFC2136(Model):
         max_length=261,
     )
     tsig_key_name: str | None = spec_field("TSIG key name.", max_length=253)
-    tsig_algorithm: str | None = spec_field(
-        "TSIG algorithm. Defaults to HMACSHA256.",
-        pattern=r"^(HMACSHA256|HMACSHA384|HMACSHA512)$",
-    )
+    tsig_algorithm: TSIGAlgorithm | None = spec_field("TSIG algorithm. Defaults to HMACSHA256.")
     tsig_secret_secret_ref: SecretKeySelector | None = spec_field(
         "Secret key holding the base64-encoded TSIG secret."
     )
@@ -180,6 +190,7 @@ class ACMEIssuer(Model):
         "Base64-encoded PEM bundle of CA certificates to trust for the ACME server's TLS. "
         "Defaults to the system trust store.",
         format="byte",
+        max_length=262144,
     )
     solvers: tuple[ACMESolver, ...] = list_field(
         "How to answer challenges; the first whose selector matches a Certificate is used.",

@@ -46,6 +46,7 @@ class IssuerReference(Model):
         "API group of the issuer. Only padlock.dev is served by padlock.",
         default=group.GROUP,
         pattern=r"^padlock\.dev$",
+        max_length=253,
     )
 
     @property

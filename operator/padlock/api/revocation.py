@@ -76,6 +76,7 @@ class RevocationRequestSpec(Model):
     serial_number: str | None = spec_field(
         "Revoke this serial number (hex, colons allowed) of the issuer in issuerRef.",
         pattern=SERIAL_PATTERN,
+        max_length=59,
     )
     issuer_ref: IssuerReference | None = spec_field(
         "The issuer of serialNumber, or the issuer whose certificates scope revokes."

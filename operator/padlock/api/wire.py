@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -155,7 +156,9 @@ def _decode_model(cls: type, value: Any, path: str) -> Any:
             if fields.is_required(field):
                 raise WireError(f"{path}.{key}: required field is missing")
             continue
-        kwargs[field.name] = decode(hints[field.name], value[key], f"{path}.{key}")
+        decoded = decode(hints[field.name], value[key], f"{path}.{key}")
+        check_constraints(fields.meta_of(field), decoded, f"{path}.{key}")
+        kwargs[field.name] = decoded
     unknown = sorted(set(value) - known)
     if unknown:
         raise WireError(f"{path}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -163,6 +166,40 @@ def _decode_model(cls: type, value: Any, path: str) -> Any:
         return cls(**kwargs)
     except ValueError as exc:
         raise WireError(f"{path}: {exc}") from None
+
+
+def check_constraints(meta: fields.Meta, value: Any, path: str) -> None:
+    """Enforce the schema constraints a field declares (pattern, length, bounds, items, enum
+    subset), so a decoded model holds only what the API server would have accepted.
+    `format` (email, uri, date-time) is left to the API server."""
+    if isinstance(value, enum.Enum) and meta.choices is not None:
+        if value.value not in meta.choices:
+            allowed = ", ".join(repr(c) for c in meta.choices)
+            raise WireError(f"{path}: {value.value!r} is not one of {allowed}")
+    elif isinstance(value, str):
+        _check_string(value, meta.pattern, meta.max_length, path)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if meta.minimum is not None and value < meta.minimum:
+            raise WireError(f"{path}: {value} is less than the minimum of {meta.minimum}")
+        if meta.maximum is not None and value > meta.maximum:
+            raise WireError(f"{path}: {value} is greater than the maximum of {meta.maximum}")
+    elif isinstance(value, tuple):
+        if meta.min_items is not None and len(value) < meta.min_items:
+            raise WireError(f"{path}: needs at least {meta.min_items} items, has {len(value)}")
+        if meta.max_items is not None and len(value) > meta.max_items:
+            raise WireError(f"{path}: allows at most {meta.max_items} items, has {len(value)}")
+        if meta.list_set and len(set(value)) != len(value):
+            raise WireError(f"{path}: items must be unique")
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                _check_string(item, meta.item_pattern, meta.item_max_length, f"{path}[{i}]")
+
+
+def _check_string(value: str, pattern: str | None, max_length: int | None, path: str) -> None:
+    if max_length is not None and len(value) > max_length:
+        raise WireError(f"{path}: longer than {max_length} characters")
+    if pattern is not None and re.search(pattern, value) is None:
+        raise WireError(f"{path}: {value!r} does not match {pattern}")
 
 
 def encode(value: Any) -> Any:
