@@ -26,7 +26,7 @@ from padlock.pki.algorithms import KeyAlgorithm
 NOW = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.UTC)
 
 
-def _hash(signer: base.Signer) -> hashes.HashAlgorithm | None:
+def _hash(signer: base.Signer) -> hashes.SHA256 | hashes.SHA384 | None:
     if signer.algorithm is KeyAlgorithm.ED25519:
         return None  # RFC 8410 §6: Ed25519 signs the message itself
     if signer.algorithm is KeyAlgorithm.EC_P384:

@@ -196,8 +196,10 @@ def test_keys_persist_in_a_token_made_after_the_library_was_loaded(
     first = Token.open(fresh.module, fresh.label, pin=fresh.pin)
     generated = first.generate("persisted", KeyAlgorithm.EC_P384)
     first.close()
+    closed_key = generated.private_key()
+    assert isinstance(closed_key, ec.EllipticCurvePrivateKey)
     with pytest.raises(base.TokenUnavailableError, match="closed"):
-        generated.private_key().sign(b"x", ec.ECDSA(hashes.SHA384()))
+        closed_key.sign(b"x", ec.ECDSA(hashes.SHA384()))
 
     second = Token.open(fresh.module, fresh.label, pin_file=fresh.pin_file)
     try:
