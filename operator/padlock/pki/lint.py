@@ -1,0 +1,171 @@
+"""pkilint on one DER certificate, with padlock's documented waivers for a private PKI.
+
+Called by the CA's lint gate (`padlock.ca.lintgate`, on every certificate before the ledger
+commit), by the interop tests and by `padlock inspect --lint`. Pure: DER bytes in, findings
+out. pkilint is a pure-Python dependency, so it is allowed in `padlock.pki`.
+
+Two linters:
+
+- `pkix`: pkilint's RFC 5280 validators (what `lint_pkix_cert` runs).
+- `cabf-serverauth`: the CA/Browser Forum TLS Baseline Requirements validators (what
+  `lint_cabf_serverauth_cert --detect` runs), for `tls-server` leaves when asked.
+
+Waivers: a few ERROR findings are wrong for padlock's certificates, and each is re-checked
+here rather than dropped blindly. A waived finding keeps its severity and code, gets
+`waiver` set to the reason, and does not block:
+
+- `pkix.invalid_uri_syntax` on a URI padlock's own RFC 3986 / SPIFFE ID check accepts:
+  pkilint validates URIs with `validators.url`, which knows only web schemes and so refuses
+  every `spiffe://` ID (RFC 5280 §4.2.1.6 allows any scheme).
+- `pkix.invalid_domain_name_syntax` on a DNS name padlock's own check accepts: pkilint refuses
+  wildcards (`*.example.com`, which RFC 5280 §4.2.1.6 leaves to the application; the CABF
+  linter filters this same finding) and single-label cluster names (`my-svc`).
+- `cabf.internal_domain_name` and `cabf.serverauth.*.certificate_policies_extension_absent`:
+  a private CA issues internal names by design and must not assert the CABF policy OIDs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from padlock.pki import names
+from padlock.pki.errors import PolicyError
+
+BLOCKING_SEVERITIES = frozenset({"FATAL", "ERROR"})
+
+_PRIVATE_PKI_CABF_WAIVERS = {
+    "cabf.internal_domain_name": "private PKI: internal names are what this CA is for",
+    "cabf.serverauth.subscriber.certificate_policies_extension_absent": (
+        "private PKI: asserting CABF policy OIDs would claim Baseline Requirements compliance"
+    ),
+    "cabf.serverauth.ca.certificate_policies_extension_absent": (
+        "private PKI: asserting CABF policy OIDs would claim Baseline Requirements compliance"
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One pkilint finding. `severity` is pkilint's (FATAL, ERROR, WARNING, NOTICE, INFO)."""
+
+    linter: str
+    """`pkix` or `cabf-serverauth`."""
+    severity: str
+    code: str
+    message: str
+    path: str
+    """Where in the certificate, e.g. `certificate.tbsCertificate.extensions.5.extnValue...`."""
+    waiver: str | None = None
+    """Why padlock does not block on this finding, or None."""
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity in BLOCKING_SEVERITIES and self.waiver is None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return dataclasses.asdict(self)
+
+
+def blocking(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings that refuse a certificate (ERROR or FATAL, not waived)."""
+    return [f for f in findings if f.blocking]
+
+
+def _accepted_by(check: Callable[[str], object], value: str) -> bool:
+    try:
+        return check(value) == value
+    except PolicyError:
+        return False
+
+
+def _waiver(code: str, value: str) -> str | None:
+    if code == "pkix.invalid_uri_syntax" and _accepted_by(names.normalize_uri, value):
+        return "pkilint knows only web URI schemes; padlock's RFC 3986/SPIFFE ID check passes"
+    if code == "pkix.invalid_domain_name_syntax" and _accepted_by(names.normalize_dns_name, value):
+        return "wildcard or single-label name; padlock's RFC 1034/IDNA check passes"
+    return _PRIVATE_PKI_CABF_WAIVERS.get(code)
+
+
+@functools.cache
+def _pkix_validator() -> Any:
+    from pkilint.pkix import certificate, extension, name
+
+    return certificate.create_pkix_certificate_validator_container(
+        certificate.create_decoding_validators(
+            name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
+        ),
+        [
+            certificate.create_issuer_validator_container([]),
+            certificate.create_validity_validator_container(),
+            certificate.create_subject_validator_container([]),
+            certificate.create_extensions_validator_container([]),
+            certificate.create_spki_validator_container([]),
+        ],
+    )
+
+
+@functools.cache
+def _cabf_validator(certificate_type: Any) -> tuple[Any, Any]:
+    from pkilint.cabf import serverauth
+    from pkilint.pkix import certificate
+
+    validator = certificate.create_pkix_certificate_validator_container(
+        serverauth.create_decoding_validators(), serverauth.create_validators(certificate_type)
+    )
+    return validator, serverauth.create_serverauth_finding_filters(certificate_type)
+
+
+def _load(der: bytes) -> Any:
+    from pkilint import loader
+
+    return loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
+
+
+def _findings(linter: str, results: Iterable[Any]) -> list[Finding]:
+    found = []
+    for result in results:
+        value = str(result.node.pdu) if result.node.pdu.isValue else ""
+        for description in result.finding_descriptions:
+            code = description.finding.code
+            found.append(
+                Finding(
+                    linter=linter,
+                    severity=description.finding.severity.name,
+                    code=code,
+                    message=description.message or "",
+                    path=result.node.path,
+                    waiver=_waiver(code, value),
+                )
+            )
+    return found
+
+
+def lint_pkix(der: bytes) -> list[Finding]:
+    """pkilint's RFC 5280 findings for one DER certificate (all severities)."""
+    return _findings("pkix", _pkix_validator().validate(_load(der).root))
+
+
+def lint_cabf_serverauth(der: bytes) -> list[Finding]:
+    """pkilint's CABF TLS BR findings, certificate type detected as `--detect` does, with the
+    CABF linter's own filters applied (as the CLI does without `--report-all`)."""
+    from pkilint import finding_filter
+    from pkilint.cabf import serverauth
+
+    document = _load(der)
+    validator, filters = _cabf_validator(serverauth.determine_certificate_type(document))
+    results, _ = finding_filter.filter_results(filters, validator.validate(document.root))
+    return _findings("cabf-serverauth", results)
+
+
+def lint_certificate(der: bytes, *, cabf_serverauth: bool = False) -> list[Finding]:
+    """Every finding for one DER certificate: RFC 5280 always, CABF TLS BR when asked.
+
+    Raises ValueError if pkilint cannot decode the DER at all.
+    """
+    findings = lint_pkix(der)
+    if cabf_serverauth:
+        findings += lint_cabf_serverauth(der)
+    return findings
