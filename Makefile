@@ -51,3 +51,33 @@ bench: setup ## run every script in bench/ and rewrite bench/RESULTS.md
 
 clean:
 	rm -rf .padlock .pytest_cache .mypy_cache .ruff_cache
+
+# --- kind + Helm: padlock on a laptop cluster (charts/padlock, tools/kind/) -------------------
+# kind-* and image need Docker and kind on your machine; each fails at once, naming what is
+# missing. helm-check runs anywhere (helm comes from tools/fetch-kubectl-helm.sh).
+KIND_CLUSTER ?= padlock
+IMAGE ?= padlock:dev
+KIND_ENV := KIND_CLUSTER=$(KIND_CLUSTER) IMAGE=$(IMAGE)
+
+.PHONY: kind-up image kind-load kind-install e2e-kind kind-down helm-check
+
+kind-up: ## create the kind cluster $(KIND_CLUSTER) from kind-config.yaml
+	@$(KIND_ENV) bash tools/kind/kind.sh up
+
+image: ## build the container image $(IMAGE) (Dockerfile)
+	@$(KIND_ENV) bash tools/kind/kind.sh image
+
+kind-load: ## load $(IMAGE) into the kind cluster
+	@$(KIND_ENV) bash tools/kind/kind.sh load
+
+kind-install: ## dev key ceremony + helm install with charts/padlock/values-kind.yaml
+	@$(KIND_ENV) bash tools/kind/kind.sh install
+
+e2e-kind: ## apply manifests/examples; wait for Ready, a rolled Deployment, OCSP good/revoked
+	@$(KIND_ENV) bash tools/kind/kind.sh e2e
+
+kind-down: ## delete the kind cluster and .padlock/kind
+	@$(KIND_ENV) bash tools/kind/kind.sh down
+
+helm-check: setup ## helm lint/template + strict schema validation of the chart, Dockerfile lint
+	$(BIN)/pytest -q tests/unit/chart

@@ -174,11 +174,9 @@ seccompProfile:
   configMap:
     name: {{ include "padlock.configName" . }}
 - name: chain
+  # The whole ConfigMap: chain.pem and the OCSP responder certificate ocsp.pem beside it.
   configMap:
     name: {{ .Values.ca.chain.configMap }}
-    items:
-      - key: {{ .Values.ca.chain.key }}
-        path: {{ .Values.ca.chain.key }}
 - name: hsm-pin
   secret:
     secretName: {{ .Values.hsm.pinSecret.name }}
