@@ -34,7 +34,8 @@ def renewal_time(
     lifetime = not_after - not_before
     window = spec.renew_before_for(lifetime)
     jitter = window * (JITTER_FRACTION * jitter_fraction(uid))
-    return max(not_before, not_after - window - jitter)
+    # Whole seconds: the status field (RFC 3339, seconds) and the scheduler agree exactly.
+    return max(not_before, not_after - window - jitter).replace(microsecond=0)
 
 
 def backoff_seconds(failed_attempts: int) -> float:

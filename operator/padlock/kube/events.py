@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +45,11 @@ async def post(
     body = {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta.get('name', 'padlock')}.", "namespace": namespace},
+        # A unique name as the API server's generateName would make (some emulators lack it).
+        "metadata": {
+            "name": f"{meta.get('name', 'padlock')}.{secrets.token_hex(8)}",
+            "namespace": namespace,
+        },
         "involvedObject": {
             "apiVersion": involved.get("apiVersion"),
             "kind": involved.get("kind"),

@@ -115,21 +115,6 @@ async def delete(client: KubeClient, namespace: str, name: str) -> None:
         await client.delete(paths.SECRETS.path(namespace, name))
 
 
-def _merge_metadata(
-    current: Mapping[str, Any] | None,
-    name: str,
-    namespace: str,
-    set_labels: Mapping[str, str],
-    set_annotations: Mapping[str, str],
-) -> dict[str, Any]:
-    meta = dict((current or {}).get("metadata") or {})
-    meta["name"] = name
-    meta["namespace"] = namespace
-    meta["labels"] = {**(meta.get("labels") or {}), **set_labels}
-    meta["annotations"] = {**(meta.get("annotations") or {}), **set_annotations}
-    return meta
-
-
 async def write_tls(
     client: KubeClient,
     owner: Owner,
@@ -155,27 +140,40 @@ async def write_tls(
     }
     set_annotations = {**extra_annotations, **padlock_annotations, CERTIFICATE_UID: owner.uid}
     path = paths.SECRETS.path(owner.namespace, secret_name)
+    data = {
+        TLS_CRT: _b64(material.full_chain),
+        TLS_KEY: _b64(material.key_pem),
+        CA_CRT: _b64(material.ca_pem),
+    }
     for _attempt in range(MAX_CONFLICT_RETRIES):
         current = await read(client, owner.namespace, secret_name)
-        body: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": TLS_TYPE,
-            "metadata": _merge_metadata(
-                current, secret_name, owner.namespace, set_labels, set_annotations
-            ),
-            "data": {
-                **((current or {}).get("data") or {}),
-                TLS_CRT: _b64(material.full_chain),
-                TLS_KEY: _b64(material.key_pem),
-                CA_CRT: _b64(material.ca_pem),
-            },
-        }
         try:
             if current is None:
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": TLS_TYPE,
+                    "metadata": {
+                        "name": secret_name,
+                        "namespace": owner.namespace,
+                        "labels": set_labels,
+                        "annotations": set_annotations,
+                    },
+                    "data": data,
+                }
                 return await client.create(paths.SECRETS.path(owner.namespace), body)
-            # The resourceVersion read above makes this a compare-and-swap (409 if stale).
-            return await client.replace(path, body)
+            # A merge patch (RFC 7386) carrying the resourceVersion just read is a
+            # compare-and-swap: the API server answers 409 if the Secret changed since.
+            # Keys, labels and annotations padlock does not own are left alone.
+            patch = {
+                "metadata": {
+                    "resourceVersion": (current.get("metadata") or {}).get("resourceVersion"),
+                    "labels": set_labels,
+                    "annotations": set_annotations,
+                },
+                "data": data,
+            }
+            return await client.merge_patch(path, patch)
         except (Conflict, NotFound):
             continue  # someone wrote or deleted it in between: re-read and retry
     raise Conflict(
