@@ -262,8 +262,11 @@ class CertificateSpec(Model):
             field_path=".duration",
         ),
         Rule(
-            rule="has(self.commonName) || has(self.dnsNames) || has(self.ipAddresses) "
-            "|| has(self.uris) || has(self.emailAddresses)",
+            rule="has(self.commonName) || "
+            + " || ".join(
+                f"(has(self.{f}) && size(self.{f}) > 0)"
+                for f in ("dnsNames", "ipAddresses", "uris", "emailAddresses")
+            ),
             message="set at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses",
         ),
     )

@@ -218,6 +218,12 @@ REFUSED: tuple[Case, ...] = (
         _cert(dnsNames=None),
         "set at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses",
     ),
+    Case(
+        "certificate-empty-dns-names",
+        CERT,
+        _cert(dnsNames=[]),
+        "set at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses",
+    ),
     Case("certificate-bad-usage", CERT, _cert(usages=["server-auth"]), "server-auth"),
     Case("certificate-bad-dns-name", CERT, _cert(dnsNames=["web_1.example"]), "dnsNames"),
     Case(
