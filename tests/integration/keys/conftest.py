@@ -51,4 +51,7 @@ def signer(request: pytest.FixtureRequest) -> base.Signer:
     if backend == "software":
         return software.generate(label, algorithm)
     token: Token = request.getfixturevalue("token")
+    missing = token.missing_mechanisms(algorithm)
+    if missing:
+        pytest.skip(f"token {token.label!r} does not offer {', '.join(missing)}")
     return token.generate(label, algorithm)

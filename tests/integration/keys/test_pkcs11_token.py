@@ -176,6 +176,12 @@ def test_rsa_pss_with_maximum_salt_verifies(rsa_signer: Pkcs11Signer) -> None:
     public.verify(signature, b"data", pss, hashes.SHA384())
 
 
+def test_softhsm_offers_every_mechanism_padlock_needs(token: Token) -> None:
+    # SoftHSM 2.6 built with OpenSSL has CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA.
+    for algorithm in KeyAlgorithm:
+        assert token.missing_mechanisms(algorithm) == []
+
+
 def test_generate_refuses_a_label_that_is_taken(token: Token, ec_signer: Pkcs11Signer) -> None:
     with pytest.raises(base.KeyExistsError, match="already holds a key labelled"):
         token.generate(ec_signer.label, KeyAlgorithm.EC_P384)
@@ -269,8 +275,13 @@ _LOST_SESSION_SCRIPT = textwrap.dedent(
     key = signer.private_key()
     key.sign(b"before", ec.ECDSA(hashes.SHA256()))
 
+    token.check()
     # The library loses every session and login, as when the HSM restarts.
     pkcs11.lib(module).reinitialize()
+    try:
+        token.check()
+    except base.TokenUnavailableError as err:
+        print("check:", err)
     for attempt in range(2):
         try:
             key.sign(b"during", ec.ECDSA(hashes.SHA256()))
@@ -282,6 +293,7 @@ _LOST_SESSION_SCRIPT = textwrap.dedent(
 
     token.reconnect()
     assert token.connected
+    token.check()
     signature = key.sign(b"after", ec.ECDSA(hashes.SHA256()))
     signer.public_key().verify(signature, b"after", ec.ECDSA(hashes.SHA256()))
     token.close()
@@ -304,6 +316,7 @@ def test_a_lost_session_raises_token_unavailable_until_reconnect(
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[-1] == "recovered"
+    assert any(line.startswith("check: ") for line in lines)
     unavailable = [line for line in lines if line.startswith("unavailable:")]
     assert len(unavailable) == 2
     assert "SessionHandleInvalid" in unavailable[0] or "PKCS11Error" in unavailable[0]

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pkcs11
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 
 from padlock.keys import base
 from padlock.pki.algorithms import KeyAlgorithm
@@ -67,6 +67,15 @@ def generate_keypair(
     public_template[Attribute.EC_PARAMS] = _EC_PARAMS[algorithm]
     key_type = KeyType.EC_EDWARDS if algorithm is KeyAlgorithm.ED25519 else KeyType.EC
     return session.generate_keypair(key_type, public_template=public_template, **common)
+
+
+def required_mechanisms(algorithm: KeyAlgorithm) -> tuple[Mechanism, ...]:
+    """What the token must offer to generate and sign with `algorithm` (see `hsm_key`)."""
+    if algorithm.is_rsa:
+        return (Mechanism.RSA_PKCS_KEY_PAIR_GEN, Mechanism.SHA256_RSA_PKCS)
+    if algorithm.is_ec:
+        return (Mechanism.EC_KEY_PAIR_GEN, Mechanism.ECDSA)
+    return (Mechanism.EC_EDWARDS_KEY_PAIR_GEN, Mechanism.EDDSA)
 
 
 def algorithm_of(public: pkcs11.PublicKey) -> KeyAlgorithm:

@@ -284,8 +284,36 @@ class Token:
 
     # -- keys -----------------------------------------------------------------------------
 
+    def missing_mechanisms(self, algorithm: KeyAlgorithm) -> list[str]:
+        """Mechanisms padlock needs for `algorithm` missing from the C_GetMechanismList answer."""
+        with self._module.lock:
+            session = self._live_session()
+            try:
+                offered = session.token.slot.get_mechanisms()
+            except p11err.PKCS11Error as err:
+                raise self._failure(err, "listing mechanisms") from err
+        return [f"CKM_{m.name}" for m in objects.required_mechanisms(algorithm) if m not in offered]
+
+    def check(self) -> None:
+        """One cheap call (C_GenerateRandom) for health probes; raises if the session is gone."""
+        with self._module.lock:
+            session = self._live_session()
+            try:
+                session.generate_random(64)
+            except p11err.PKCS11Error as err:
+                raise self._failure(err, "checking the session") from err
+
     def generate(self, label: str, algorithm: KeyAlgorithm) -> Pkcs11Signer:
-        """Generate a non-extractable key pair in the token; `KeyExistsError` if label is taken."""
+        """Generate a non-extractable key pair in the token; `KeyExistsError` if label is taken.
+
+        `UnsupportedSigningError` names the mechanisms the token lacks (e.g. CKM_EDDSA).
+        """
+        missing = self.missing_mechanisms(algorithm)
+        if missing:
+            raise base.UnsupportedSigningError(
+                f"token {self.label!r} cannot hold {algorithm.value} keys: it does not offer "
+                + ", ".join(missing)
+            )
         with self._module.lock:
             session = self._live_session()
             try:
