@@ -26,6 +26,8 @@ MAX_DNS_NAME = 253
 """RFC 1035 §2.3.4: 255 octets on the wire, i.e. 253 characters in text form."""
 MAX_DNS_LABEL = 63
 """RFC 1035 §2.3.4."""
+MAX_TRUST_DOMAIN = 255
+"""SPIFFE ID spec §2.1: trust domain names are at most 255 characters."""
 MAX_SPIFFE_ID = 2048
 """SPIFFE ID spec §2.3: implementations MUST support IDs up to 2048 bytes (and may refuse more)."""
 
@@ -258,8 +260,8 @@ def normalize_uri(uri: str) -> str:
 
 
 def check_spiffe_id(uri: str) -> None:
-    """Raise unless `uri` is a SPIFFE ID with a workload path (SPIFFE ID spec §2, X.509-SVID
-    §2: a leaf SVID's ID names a workload, not the bare trust domain)."""
+    """Raise unless `uri` is a SPIFFE ID with a workload path (SPIFFE ID spec §2; X.509-SVID
+    §3.1: leaf SPIFFE IDs MUST have a non-root path)."""
     if len(uri.encode()) > MAX_SPIFFE_ID:
         raise PolicyError(Code.INVALID_SPIFFE_ID, f"SPIFFE ID is longer than {MAX_SPIFFE_ID} bytes")
     if not uri.startswith("spiffe://"):
@@ -272,6 +274,11 @@ def check_spiffe_id(uri: str) -> None:
             Code.INVALID_SPIFFE_ID, f"SPIFFE ID {uri!r} must not have a query or fragment"
         )
     authority, _, path = uri.removeprefix("spiffe://").partition("/")
+    if len(authority) > MAX_TRUST_DOMAIN:
+        raise PolicyError(
+            Code.INVALID_SPIFFE_ID,
+            f"SPIFFE ID trust domain is longer than {MAX_TRUST_DOMAIN} characters (SPIFFE ID §2.1)",
+        )
     if not authority or not _SPIFFE_TRUST_DOMAIN.fullmatch(authority):
         raise PolicyError(
             Code.INVALID_SPIFFE_ID,
@@ -281,7 +288,7 @@ def check_spiffe_id(uri: str) -> None:
     if not path:
         raise PolicyError(
             Code.INVALID_SPIFFE_ID,
-            f"SPIFFE ID {uri!r} has no path: a workload SVID names a workload (X.509-SVID §2)",
+            f"SPIFFE ID {uri!r} has no path: a leaf SVID names a workload (X.509-SVID §3.1)",
         )
     for segment in path.split("/"):
         if not segment or segment in {".", ".."} or not _SPIFFE_SEGMENT.fullmatch(segment):

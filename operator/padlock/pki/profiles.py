@@ -55,7 +55,7 @@ class Profile:
     """Whether AIA caIssuers and CRL distribution points may be set (not for roots)."""
     requires_san: bool = True
     exactly_one_uri_san: bool = False
-    """SPIFFE X.509-SVID §2: a leaf SVID carries exactly one URI SAN, the SPIFFE ID."""
+    """SPIFFE X.509-SVID §2: an SVID carries exactly one URI SAN, the SPIFFE ID."""
 
 
 ROOT_CA = Profile(
@@ -94,6 +94,8 @@ TLS_SERVER = Profile(
     extended_key_usages=(ExtendedKeyUsageOID.SERVER_AUTH,),
     # CABF BR §6.3.2 (398 days); private PKI may be shorter via the issuer policy.
     max_lifetime=397 * _DAY,
+    # TLS 1.2 RSA key transport needs keyEncipherment (RFC 5246 §7.4.2); cert-manager sets it
+    # too. pkilint's CABF linter warns (NOT RECOMMENDED), which is accepted for compatibility.
     rsa_key_encipherment=True,
 )
 
@@ -111,13 +113,12 @@ SPIFFE_SVID = Profile(
     is_ca=False,
     path_length=None,
     # SPIFFE X.509-SVID §4.3: leaf MUST set digitalSignature, MUST NOT set keyCertSign/cRLSign;
-    # keyEncipherment MAY be set (only meaningful for RSA).
+    # keyEncipherment MAY be set but "usually [isn't] needed even" for RSA, so it is not.
     key_usages=frozenset({"digital_signature"}),
-    # SPIFFE X.509-SVID §4.4: id-kp-serverAuth and id-kp-clientAuth SHOULD both be present.
+    # SPIFFE X.509-SVID §4.4: EKU SHOULD be present; if so, serverAuth and clientAuth MUST be.
     extended_key_usages=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
     # SVIDs are short-lived; the agent rotates them at half-life.
     max_lifetime=1 * _DAY,
-    rsa_key_encipherment=True,
     exactly_one_uri_san=True,
 )
 

@@ -6,6 +6,7 @@ own CLI where padlock needs no waiver, `padlock.pki.lint` otherwise).
 
 from __future__ import annotations
 
+import datetime
 import pathlib
 import shutil
 import subprocess
@@ -13,10 +14,12 @@ import sys
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from padlock.pki import lint
-from tests.unit.pki.conftest import NOW, Issued
+from padlock.pki import lint, profiles, serials
+from tests.unit.pki.conftest import NOW, Issued, issue, name
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -134,3 +137,57 @@ def test_pkilint_reports_no_blocking_finding(
         cert.cert.public_bytes(Encoding.DER), cabf_serverauth=which.startswith("tls-server")
     )
     assert lint.blocking(findings) == []
+
+
+def _chain_with_issuer_keys(
+    root_key: CertificateIssuerPrivateKeyTypes, intermediate_key: CertificateIssuerPrivateKeyTypes
+) -> tuple[Issued, Issued, Issued]:
+    root_cert = profiles.build_certificate(
+        profiles.ROOT_CA,
+        subject=name("alt root"),
+        public_key=root_key.public_key(),
+        sans=(),
+        issuer=None,
+        issuer_key=root_key,
+        serial=serials.new_serial(),
+        not_before=NOW - datetime.timedelta(days=1),
+        not_after=NOW + datetime.timedelta(days=365),
+    )
+    root = Issued(root_cert, root_key)
+    intermediate = issue(
+        profiles.INTERMEDIATE_CA,
+        root,
+        subject=name("alt intermediate"),
+        sans=(),
+        key=intermediate_key,
+        endpoints=profiles.Endpoints(),
+    )
+    leaf = issue(profiles.TLS_SERVER, intermediate, sans=[x509.DNSName("alt.padlock.test")])
+    return root, intermediate, leaf
+
+
+@pytest.mark.parametrize(
+    ("root_key", "intermediate_key"),
+    [
+        pytest.param(
+            rsa.generate_private_key(public_exponent=65537, key_size=3072),
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            id="rsa-3072-root/rsa-2048-intermediate",
+        ),
+        pytest.param(
+            ed25519.Ed25519PrivateKey.generate(),
+            ed25519.Ed25519PrivateKey.generate(),
+            id="ed25519",
+        ),
+    ],
+)
+def test_other_issuer_key_types_verify_and_lint_clean(
+    tmp_path: pathlib.Path,
+    root_key: CertificateIssuerPrivateKeyTypes,
+    intermediate_key: CertificateIssuerPrivateKeyTypes,
+) -> None:
+    root, intermediate, leaf = _chain_with_issuer_keys(root_key, intermediate_key)
+    result = openssl_verify(tmp_path, root, intermediate, leaf.cert, "-purpose", "sslserver")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for cert in (root.cert, intermediate.cert, leaf.cert):
+        assert lint.blocking(lint.lint_certificate(cert.public_bytes(Encoding.DER))) == []

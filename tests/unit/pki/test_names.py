@@ -184,7 +184,7 @@ def test_bad_ips_are_refused(given: str, code: str, message: str) -> None:
         (
             "spiffe://td",
             "invalid-spiffe-id",
-            "SPIFFE ID 'spiffe://td' has no path: a workload SVID names a workload (X.509-SVID §2)",
+            "SPIFFE ID 'spiffe://td' has no path: a leaf SVID names a workload (X.509-SVID §3.1)",
         ),
         (
             "spiffe://td/ns//sa",

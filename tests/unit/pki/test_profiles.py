@@ -7,7 +7,7 @@ import datetime
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from padlock.pki import profiles
@@ -209,3 +209,16 @@ def test_get_profile_names_the_known_profiles() -> None:
     assert profiles.get_profile("svid") is profiles.SPIFFE_SVID
     with pytest.raises(ValueError, match="unknown certificate profile 'web' \\(known: "):
         profiles.get_profile("web")
+
+
+def test_rsa_svid_has_no_key_encipherment(intermediate: Issued, rsa_key: rsa.RSAPrivateKey) -> None:
+    # SPIFFE X.509-SVID §4.3: keyEncipherment MAY be set but is usually not needed.
+    svid = issue(
+        profiles.SPIFFE_SVID,
+        intermediate,
+        sans=[x509.UniformResourceIdentifier("spiffe://td/rsa")],
+        key=rsa_key,
+        lifetime=datetime.timedelta(hours=1),
+    )
+    ku = key_usage(svid.cert)
+    assert ku.digital_signature and not ku.key_encipherment
