@@ -120,7 +120,7 @@ class InMemoryCA:
         cert = profiles.build_certificate(
             profiles.get_profile(profile),
             subject=csr.subject,
-            public_key=csr.public_key(),  # type: ignore[arg-type]
+            public_key=csr.public_key(),
             sans=list(sans),
             issuer=self.intermediate,
             issuer_key=self.key,

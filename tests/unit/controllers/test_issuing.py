@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from padlock.api import labels
+from padlock.api.certificate import CertificateSpec
 from padlock.controllers import crypto, issuers, issuing
 from padlock.kube import certificates, paths, secrets
 
@@ -160,7 +161,7 @@ async def test_a_tampered_key_is_reissued(env: Env) -> None:
     )
     verdict = issuing.assess(
         await _secret(env),
-        issuing.api.CertificateSpec.from_dict(certificate_body()["spec"]),
+        CertificateSpec.from_dict(certificate_body()["spec"]),
         "x",
         "uid",
         None,
