@@ -70,7 +70,7 @@ def test_rbac_grants_exactly_the_documented_rules(default_objects: list[dict[str
             "watch",
             "patch",
         ),
-        (("", "events.k8s.io"), ("events",)): ("create",),
+        (("",), ("events",)): ("create",),
         (("apiextensions.k8s.io",), ("customresourcedefinitions",)): ("list", "watch"),
     }
     # No wildcard, no pods, no escalation paths.
