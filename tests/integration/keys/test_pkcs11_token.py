@@ -296,6 +296,18 @@ _LOST_SESSION_SCRIPT = textwrap.dedent(
     token.check()
     signature = key.sign(b"after", ec.ECDSA(hashes.SHA256()))
     signer.public_key().verify(signature, b"after", ec.ECDSA(hashes.SHA256()))
+
+    # Worse: the library is finalised under us (C_Finalize), every call now fails.
+    pkcs11.lib(module).finalize()
+    try:
+        key.sign(b"finalized", ec.ECDSA(hashes.SHA256()))
+    except base.TokenUnavailableError as err:
+        print("finalized:", err)
+    else:
+        sys.exit("signing with a finalised library succeeded")
+    token.reconnect()
+    signature = key.sign(b"again", ec.ECDSA(hashes.SHA256()))
+    signer.public_key().verify(signature, b"again", ec.ECDSA(hashes.SHA256()))
     token.close()
     print("recovered")
     """
@@ -317,6 +329,7 @@ def test_a_lost_session_raises_token_unavailable_until_reconnect(
     lines = run.stdout.splitlines()
     assert lines[-1] == "recovered"
     assert any(line.startswith("check: ") for line in lines)
+    assert any(line.startswith("finalized: ") for line in lines)
     unavailable = [line for line in lines if line.startswith("unavailable:")]
     assert len(unavailable) == 2
     assert "SessionHandleInvalid" in unavailable[0] or "PKCS11Error" in unavailable[0]

@@ -68,8 +68,12 @@ class _Module:
     def rescan(self) -> None:
         """Re-initialise the library so it sees tokens created since it was loaded."""
         with self.lock:
-            self.lib.reinitialize()
+            # Every session of the process ends here, whether or not C_Finalize succeeds
+            # (it fails when the library was already finalised under us).
             self.generation += 1
+            with contextlib.suppress(p11err.PKCS11Error):
+                self.lib.finalize()
+            self.lib.initialize()
 
 
 _MODULES: dict[str, _Module] = {}
@@ -186,6 +190,10 @@ class Token:
             raise base.KeyBackendError(
                 f"more than one token is labelled {self.label!r} in {self._module.path}"
             ) from None
+        except p11err.PKCS11Error as err:
+            raise base.TokenUnavailableError(
+                f"cannot list the tokens of PKCS#11 module {self._module.path}: {_describe(err)}"
+            ) from err
 
     def _connect(self) -> None:
         """Open and log in a fresh session. Caller holds the module lock."""
@@ -254,7 +262,7 @@ class Token:
             try:
                 self._connect()
                 return
-            except base.KeyBackendError as err:
+            except (base.KeyBackendError, p11err.PKCS11Error) as err:
                 first = err
             try:
                 self._module.rescan()
