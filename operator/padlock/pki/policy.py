@@ -65,10 +65,26 @@ class IssuancePolicy:
         if self.max_lifetime <= datetime.timedelta(0):
             raise ValueError("policy max_lifetime must be positive")
         for domain in (*self.permitted_dns_domains, *self.excluded_dns_domains):
-            if domain != domain.lower() or not domain.strip(".") or "*" in domain:
+            if not _is_normal_domain(domain.removeprefix(".")):
                 raise ValueError(
                     f"DNS constraint {domain!r} must be a lower-case A-label domain, no wildcard"
                 )
+        for email in (*self.permitted_email_domains, *self.excluded_email_domains):
+            domain = email.rpartition("@")[2].removeprefix(".")
+            if not _is_normal_domain(domain):
+                raise ValueError(
+                    f"email constraint {email!r} must name a lower-case A-label domain"
+                )
+
+
+def _is_normal_domain(domain: str) -> bool:
+    """Whether `domain` is already in the form names are compared in (so matching is exact)."""
+    if "*" in domain:
+        return False
+    try:
+        return name_syntax.normalize_dns_name(domain) == domain
+    except PolicyError:
+        return False
 
 
 @dataclasses.dataclass(frozen=True)

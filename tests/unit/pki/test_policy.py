@@ -285,6 +285,13 @@ def test_policy_refuses_bad_configuration() -> None:
         policy.IssuancePolicy(allowed_profiles=frozenset({"web"}))
     with pytest.raises(ValueError, match="must be a lower-case A-label domain"):
         policy.IssuancePolicy(permitted_dns_domains=("Example.com",))
+    with pytest.raises(ValueError, match="must be a lower-case A-label domain"):
+        policy.IssuancePolicy(excluded_dns_domains=("bücher.test",))
+    with pytest.raises(ValueError, match="must be a lower-case A-label domain"):
+        policy.IssuancePolicy(permitted_dns_domains=("*.x.test",))
+    with pytest.raises(ValueError, match=r"email constraint 'a@X\.test' must name a lower-case"):
+        policy.IssuancePolicy(permitted_email_domains=("a@X.test",))
+    policy.IssuancePolicy(permitted_dns_domains=(".xn--bcher-kva.test", "svc"))
 
 
 def test_policy_error_serializes_code_and_message() -> None:
