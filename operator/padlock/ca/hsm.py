@@ -98,16 +98,16 @@ class IssuingKey:
             if signer is None:
                 try:
                     await loop.run_in_executor(None, self.open)
-                except base.KeyBackendError as exc:
+                except Exception as exc:  # a backend may leak its library's own errors
                     self._last_error = str(exc) or type(exc).__name__
-                    log.warning("HSM reconnect failed: %s", exc)
+                    log.warning("HSM reconnect failed: %s", self._last_error)
             elif since_probe >= self._probe_interval:
                 since_probe = 0.0
                 probe = getattr(self._opener, "probe", None)
                 if probe is not None:
                     try:
                         await loop.run_in_executor(None, probe)
-                    except base.KeyBackendError as exc:
+                    except Exception as exc:
                         self.mark_lost(signer, exc)
             await asyncio.sleep(self._retry_interval)
             since_probe += self._retry_interval

@@ -38,7 +38,7 @@ def make_csr(
 
 def weak_rsa_csr() -> str:
     """A CSR with a 1024-bit RSA key (refused: RSA < 2048)."""
-    return make_csr(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    return make_csr(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))  # noqa: S505
 
 
 def sign_body(csr: str, key: str, **changes: Any) -> dict[str, Any]:
@@ -114,3 +114,21 @@ def pkilint_findings(cert_pem: str, tmp: Path, linter: str = "lint_pkix_cert") -
 def count(setup: CASetup, table: str) -> int:
     with ledger_mod.Ledger(setup.config.ledger.url, migrate=False) as ledger:
         return ledger.count(table)
+
+
+def last_audit_event(setup: CASetup) -> tuple[str, str, dict[str, Any]]:
+    """(kind, actor, details) of the newest audit row."""
+    import sqlalchemy as sa
+
+    from padlock.ledger import engine, schema
+
+    eng = engine.create_engine(setup.config.ledger.url)
+    try:
+        with eng.connect() as conn:
+            row = conn.execute(
+                sa.select(schema.audit_event).order_by(schema.audit_event.c.event_id.desc())
+            ).first()
+    finally:
+        eng.dispose()
+    assert row is not None
+    return row.kind, row.actor, json.loads(row.details)
