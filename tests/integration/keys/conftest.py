@@ -5,14 +5,11 @@ Keys are made once per test module (RSA-3072 generation is slow: one per backend
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from padlock.keys import base, software
 from padlock.keys.pkcs11 import Token
 from padlock.pki.algorithms import KeyAlgorithm
-from tests.fixtures.softhsm import SoftHSMToken
 
 ALGORITHMS = [
     KeyAlgorithm.RSA_2048,
@@ -25,11 +22,9 @@ BACKENDS = ["software", "pkcs11"]
 
 
 @pytest.fixture(scope="session")
-def token(softhsm_token: SoftHSMToken) -> Iterator[Token]:
-    """The session token, opened with its PIN file (as the CA does)."""
-    opened = Token.open(softhsm_token.module, softhsm_token.label, pin_file=softhsm_token.pin_file)
-    yield opened
-    opened.close()
+def token(pkcs11_token: Token) -> Token:
+    """The shared session token (see tests/fixtures/softhsm.py)."""
+    return pkcs11_token
 
 
 @pytest.fixture(
