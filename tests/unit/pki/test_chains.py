@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import ipaddress
 import random
 import re
 
@@ -207,3 +208,29 @@ def test_an_intermediate_may_be_the_trust_anchor(
 ) -> None:
     leaf = leaves["tls-client"].cert
     assert chains.verify_chain(leaf, [], [intermediate.cert], now=NOW) == [leaf, intermediate.cert]
+
+
+def test_server_purpose_matches_an_ip_address_san(root: Issued, intermediate: Issued) -> None:
+    leaf = issue(
+        profiles.TLS_SERVER,
+        intermediate,
+        sans=[x509.IPAddress(ipaddress.ip_address("10.0.0.7"))],
+    ).cert
+    chain = chains.verify_chain(
+        leaf,
+        [intermediate.cert],
+        [root.cert],
+        now=NOW,
+        purpose=chains.Purpose.SERVER,
+        server_name="10.0.0.7",
+    )
+    assert chain[0] == leaf
+    with pytest.raises(chains.ChainError, match="does not verify for server"):
+        chains.verify_chain(
+            leaf,
+            [intermediate.cert],
+            [root.cert],
+            now=NOW,
+            purpose=chains.Purpose.SERVER,
+            server_name="10.0.0.8",
+        )
