@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,6 +36,11 @@ from padlock.pki import names
 from padlock.pki.errors import PolicyError
 
 BLOCKING_SEVERITIES = frozenset({"FATAL", "ERROR"})
+
+# pkilint does not promise that one validator tree may run in two threads at once; it is
+# pure-Python and CPU-bound, so under the GIL a lock costs no throughput. For parallelism,
+# call from several processes (as the CA's lint gate does).
+_LOCK = threading.Lock()
 
 _PRIVATE_PKI_CABF_WAIVERS = {
     "cabf.internal_domain_name": "private PKI: internal names are what this CA is for",
@@ -165,7 +171,8 @@ def lint_certificate(der: bytes, *, cabf_serverauth: bool = False) -> list[Findi
 
     Raises ValueError if pkilint cannot decode the DER at all.
     """
-    findings = lint_pkix(der)
-    if cabf_serverauth:
-        findings += lint_cabf_serverauth(der)
+    with _LOCK:
+        findings = lint_pkix(der)
+        if cabf_serverauth:
+            findings += lint_cabf_serverauth(der)
     return findings
