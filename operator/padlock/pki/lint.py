@@ -151,7 +151,8 @@ def _findings(linter: str, results: Iterable[Any]) -> list[Finding]:
 
 def lint_pkix(der: bytes) -> list[Finding]:
     """pkilint's RFC 5280 findings for one DER certificate (all severities)."""
-    return _findings("pkix", _pkix_validator().validate(_load(der).root))
+    with _LOCK:
+        return _findings("pkix", _pkix_validator().validate(_load(der).root))
 
 
 def lint_cabf_serverauth(der: bytes) -> list[Finding]:
@@ -160,10 +161,11 @@ def lint_cabf_serverauth(der: bytes) -> list[Finding]:
     from pkilint import finding_filter
     from pkilint.cabf import serverauth
 
-    document = _load(der)
-    validator, filters = _cabf_validator(serverauth.determine_certificate_type(document))
-    results, _ = finding_filter.filter_results(filters, validator.validate(document.root))
-    return _findings("cabf-serverauth", results)
+    with _LOCK:
+        document = _load(der)
+        validator, filters = _cabf_validator(serverauth.determine_certificate_type(document))
+        results, _ = finding_filter.filter_results(filters, validator.validate(document.root))
+        return _findings("cabf-serverauth", results)
 
 
 def lint_certificate(der: bytes, *, cabf_serverauth: bool = False) -> list[Finding]:
@@ -171,8 +173,7 @@ def lint_certificate(der: bytes, *, cabf_serverauth: bool = False) -> list[Findi
 
     Raises ValueError if pkilint cannot decode the DER at all.
     """
-    with _LOCK:
-        findings = lint_pkix(der)
-        if cabf_serverauth:
-            findings += lint_cabf_serverauth(der)
+    findings = lint_pkix(der)
+    if cabf_serverauth:
+        findings += lint_cabf_serverauth(der)
     return findings
