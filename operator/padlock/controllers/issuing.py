@@ -52,8 +52,6 @@ SECRET_CHANGED = f"{labels.PREFIX}/secret-changed"
 # Annotation on the TLS Secret: hash of tls.crt + tls.key as padlock wrote them.
 CONTENT_HASH = f"{labels.PREFIX}/content-hash"
 
-ISSUER_RETRY_SECONDS = 30.0
-
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
@@ -198,7 +196,8 @@ async def handle_certificate(deps: Deps, body: Mapping[str, Any]) -> None:
         await _record_failure(deps, cert, spec, exc.reason, exc.message, verdict.usable)
         if exc.reason == issuers.REASON_ACME_NOT_SUPPORTED:
             raise kopf.PermanentError(exc.message) from None
-        raise kopf.TemporaryError(exc.message, delay=ISSUER_RETRY_SECONDS) from None
+        attempts = int(cert.status.get("failedIssuanceAttempts") or 0) + 1
+        raise kopf.TemporaryError(exc.message, delay=renewal.backoff_seconds(attempts)) from None
     await _issue(deps, cert, spec, shash, issuer, secret, verdict, renew_request)
 
 
