@@ -9,9 +9,9 @@ v3.0 base §5.4 promises the module that no two threads call it at once; SoftHSM
 own mutexes off. So every call into one module goes through that module's lock, and a token keeps
 a single logged-in session. A session per thread without that lock is not merely slower: in
 bench/bench_signing.py two threads signing on their own sessions crash SoftHSM (SIGSEGV or
-CKR_GENERAL_ERROR) within a second. With the lock a second thread still helps a little, since
-python-pkcs11 releases the GIL inside C_Sign while the other thread builds its certificate.
-CA worker threads may share one `Token` freely.
+CKR_GENERAL_ERROR) within a second. python-pkcs11 releases the GIL inside C_Sign, so while one
+thread signs another can build its certificate; on the saturated 2-core test machine two threads
+and one were equally fast. CA worker threads may share one `Token` freely.
 
 Failure: when the session or library is lost (token removed, library error) the call raises
 `TokenUnavailableError`, the token stays unusable and the CA reports unhealthy until it calls
