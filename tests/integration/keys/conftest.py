@@ -5,11 +5,14 @@ Keys are made once per test module (RSA-3072 generation is slow: one per backend
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from padlock.keys import base, software
 from padlock.keys.pkcs11 import Token
 from padlock.pki.algorithms import KeyAlgorithm
+from tests.fixtures.softhsm import SoftHSM, SoftHSMToken
 
 ALGORITHMS = [
     KeyAlgorithm.RSA_2048,
@@ -22,9 +25,19 @@ BACKENDS = ["software", "pkcs11"]
 
 
 @pytest.fixture(scope="session")
-def token(pkcs11_token: Token) -> Token:
-    """The shared session token (see tests/fixtures/softhsm.py)."""
-    return pkcs11_token
+def keys_softhsm_token(softhsm: SoftHSM) -> SoftHSMToken:
+    """A token of its own: the `token` fixture keeps it open all session, and a token may be
+    open only once per process (other suites open the shared `softhsm_token` themselves)."""
+    return softhsm.new_token("padlock-keys-tests")
+
+
+@pytest.fixture(scope="session")
+def token(keys_softhsm_token: SoftHSMToken) -> Iterator[Token]:
+    """That token opened with its PIN file, as the CA does."""
+    info = keys_softhsm_token
+    opened = Token.open(info.module, info.label, pin_file=info.pin_file)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(

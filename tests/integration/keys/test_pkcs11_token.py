@@ -62,12 +62,12 @@ def _leaf(signer: base.Signer, serial: int) -> x509.Certificate:
     )
 
 
-def _raw_object(softhsm_token: SoftHSMToken, label: str, cls: ObjectClass) -> dict[str, object]:
+def _raw_object(info: SoftHSMToken, label: str, cls: ObjectClass) -> dict[str, object]:
     """Read a key's attributes through python-pkcs11 directly, as any other program could."""
-    lib = pkcs11.lib(softhsm_token.module)
+    lib = pkcs11.lib(info.module)
     # The process is logged in already (the `token` fixture), so a PIN-less session sees
     # private objects; it must not log in again.
-    session = lib.get_token(token_label=softhsm_token.label).open()
+    session = lib.get_token(token_label=info.label).open()
     try:
         key = session.get_key(object_class=cls, label=label)
         result: dict[str, object] = {}
@@ -91,10 +91,10 @@ def _raw_object(softhsm_token: SoftHSMToken, label: str, cls: ObjectClass) -> di
 
 
 def test_generated_private_keys_are_sensitive_and_their_values_cannot_be_read(
-    softhsm_token: SoftHSMToken, ec_signer: Pkcs11Signer, rsa_signer: Pkcs11Signer
+    keys_softhsm_token: SoftHSMToken, ec_signer: Pkcs11Signer, rsa_signer: Pkcs11Signer
 ) -> None:
-    ec_attrs = _raw_object(softhsm_token, ec_signer.label, ObjectClass.PRIVATE_KEY)
-    rsa_attrs = _raw_object(softhsm_token, rsa_signer.label, ObjectClass.PRIVATE_KEY)
+    ec_attrs = _raw_object(keys_softhsm_token, ec_signer.label, ObjectClass.PRIVATE_KEY)
+    rsa_attrs = _raw_object(keys_softhsm_token, rsa_signer.label, ObjectClass.PRIVATE_KEY)
     for attrs in (ec_attrs, rsa_attrs):
         assert attrs["TOKEN"] is True
         assert attrs["PRIVATE"] is True
@@ -233,16 +233,16 @@ def test_a_wrong_pin_is_refused_without_echoing_it(
 
 
 def test_a_second_open_of_the_same_token_is_refused(
-    token: Token, softhsm_token: SoftHSMToken
+    token: Token, keys_softhsm_token: SoftHSMToken
 ) -> None:
     with pytest.raises(base.KeyBackendError, match="already open in this process"):
-        Token.open(softhsm_token.module, softhsm_token.label, pin="anything")
-    assert softhsm_token.pin not in repr(token)
+        Token.open(keys_softhsm_token.module, keys_softhsm_token.label, pin="anything")
+    assert keys_softhsm_token.pin not in repr(token)
 
 
-def test_an_unknown_token_label_lists_the_tokens_present(softhsm_token: SoftHSMToken) -> None:
+def test_an_unknown_token_label_lists_the_tokens_present(keys_softhsm_token: SoftHSMToken) -> None:
     with pytest.raises(base.KeyNotFoundError, match=r"no token labelled 'absent'.*tokens present"):
-        Token.open(softhsm_token.module, "absent", pin="1234")
+        Token.open(keys_softhsm_token.module, "absent", pin="1234")
 
 
 def test_many_threads_can_sign_with_one_token(
