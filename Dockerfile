@@ -26,7 +26,9 @@ LABEL org.opencontainers.image.title="padlock" \
       org.opencontainers.image.description="Kubernetes-native private PKI: operator, HSM-backed CA, OCSP/CRL responder" \
       org.opencontainers.image.licenses="Apache-2.0"
 # libsofthsm2: the PKCS#11 module (/usr/lib/softhsm/libsofthsm2.so, ca.yaml's default);
-# softhsm2: softhsm2-util, for the key ceremony run inside this image.
+# softhsm2: softhsm2-util, for the key ceremony run inside this image. Debian's token store
+# (/var/lib/softhsm, root:softhsm 2770) and config are closed to UID 10001, so the image has its
+# own config with the token directory under /var/lib/padlock (the chart mounts the same path).
 # Versions float with Debian security updates of the pinned base.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -36,14 +38,16 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/padlock --no-create-home \
        --shell /usr/sbin/nologin padlock \
     && install -d -o 10001 -g 10001 -m 0750 \
-       /var/lib/padlock /var/lib/padlock/ledger /var/lib/softhsm/tokens /run/padlock \
-    && install -d -m 0755 /etc/padlock /etc/padlock/config /etc/padlock/chain /etc/padlock/pin
+       /var/lib/padlock /var/lib/padlock/ledger /var/lib/padlock/tokens /run/padlock \
+    && install -d -m 0755 /etc/padlock /etc/padlock/config /etc/padlock/chain /etc/padlock/pin \
+    && printf '%s\n' 'directories.tokendir = /var/lib/padlock/tokens' 'objectstore.backend = file' \
+       'log.level = ERROR' 'slots.removable = false' > /etc/padlock/softhsm2.conf
 COPY --from=build /opt/padlock /opt/padlock
 ENV PATH=/opt/padlock/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     XDG_CACHE_HOME=/tmp/.cache \
-    SOFTHSM2_CONF=/etc/softhsm/softhsm2.conf
+    SOFTHSM2_CONF=/etc/padlock/softhsm2.conf
 WORKDIR /var/lib/padlock
 USER 10001:10001
 ENTRYPOINT ["padlock"]

@@ -90,8 +90,8 @@ workload template, so `helm template` and `helm install` both stop here.
 {{- define "padlock.path.chain" -}}/etc/padlock/chain{{- end }}
 {{- define "padlock.path.pin" -}}/etc/padlock/pin{{- end }}
 {{- define "padlock.path.ledgerUrl" -}}/etc/padlock/ledger{{- end }}
-{{- define "padlock.path.tokens" -}}/var/lib/softhsm/tokens{{- end }}
-{{- define "padlock.path.seed" -}}/var/lib/softhsm/seed{{- end }}
+{{- define "padlock.path.tokens" -}}/var/lib/padlock/tokens{{- end }}
+{{- define "padlock.path.seed" -}}/var/lib/padlock/seed{{- end }}
 {{- define "padlock.path.sqlite" -}}/var/lib/padlock/ledger{{- end }}
 {{- define "padlock.path.socketDir" -}}/run/padlock{{- end }}
 {{- define "padlock.path.socket" -}}/run/padlock/ca.sock{{- end }}
