@@ -39,9 +39,9 @@ def _restricted(controlplane: local.ControlPlane, namespace: str) -> None:
 
 
 def _install(controlplane: local.ControlPlane, namespace: str, *args: str) -> tuple[str, str]:
-    """helm install a uniquely named release; return (release, helm's stderr + stdout)."""
+    """helm install a uniquely named release; return (release, helm's stdout + stderr)."""
     release = f"pl-{namespace.removeprefix('test-')[:8]}"
-    out = render.helm(
+    proc = render.helm_run(
         "install",
         release,
         str(render.CHART),
@@ -52,7 +52,7 @@ def _install(controlplane: local.ControlPlane, namespace: str, *args: str) -> tu
         *args,
         kubeconfig=controlplane.kubeconfig,
     )
-    return release, out
+    return release, proc.stdout + proc.stderr
 
 
 def _manifest(

@@ -51,13 +51,21 @@ def helm_binary() -> pathlib.Path:
 
 def helm(*args: str, kubeconfig: pathlib.Path | None = None) -> str:
     """Run helm; return stdout or raise HelmError with stderr (minus helm's symlink notes)."""
+    return helm_run(*args, kubeconfig=kubeconfig).stdout
+
+
+def helm_run(
+    *args: str, kubeconfig: pathlib.Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run helm; return the finished process (stderr holds API warnings) or raise HelmError."""
     cmd = [str(helm_binary()), *args]
     if kubeconfig is not None:
         cmd.append(f"--kubeconfig={kubeconfig}")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    proc.stderr = _without_symlink_notes(proc.stderr)
     if proc.returncode != 0:
-        raise HelmError(_without_symlink_notes(proc.stderr))
-    return proc.stdout
+        raise HelmError(proc.stderr)
+    return proc
 
 
 def _without_symlink_notes(stderr: str) -> str:
