@@ -8,6 +8,7 @@ Alembic through its API with an in-memory config: no alembic.ini is needed at ru
 from __future__ import annotations
 
 import pathlib
+import threading
 
 import sqlalchemy as sa
 from alembic import command
@@ -22,6 +23,10 @@ from padlock.ledger import errors
 MIGRATIONS = pathlib.Path(__file__).parent / "migrations"
 
 _PG_MIGRATION_LOCK = 0x7061646C6F636B  # "padlock": one advisory lock id for all migrators
+
+# Alembic keeps the running migration's context in a module global (`alembic.context`), so two
+# threads of one process must not run commands at once, even on different databases.
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -58,7 +63,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 connection.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                 )
-            command.upgrade(alembic_config(connection), revision)
+            with _ALEMBIC_LOCK:
+                command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -66,7 +72,8 @@ def downgrade(engine: Engine, revision: str) -> None:
     with engine.connect() as connection:
         connection.execution_options(**{engines.WRITE_OPTION: True})
         with connection.begin():
-            command.downgrade(alembic_config(connection), revision)
+            with _ALEMBIC_LOCK:
+                command.downgrade(alembic_config(connection), revision)
 
 
 def check_current(engine: Engine) -> None:

@@ -299,7 +299,8 @@ def _rewrite_row_2_with_a_fresh_hash(ledger_url: str) -> None:
     [
         ("UPDATE audit_event SET actor = 'mallory' WHERE event_id = 2", 2, "fields do not match"),
         (
-            "UPDATE audit_event SET details = replace(details, 'tls-server', 'tls-client') WHERE event_id = 2",
+            "UPDATE audit_event SET details = replace(details, 'tls-server', 'tls-client') "
+            "WHERE event_id = 2",
             2,
             "fields do not match",
         ),
