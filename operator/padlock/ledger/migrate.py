@@ -71,9 +71,8 @@ def downgrade(engine: Engine, revision: str) -> None:
     """Undo migrations down to `revision` ("base" empties the database). For tests and repair."""
     with engine.connect() as connection:
         connection.execution_options(**{engines.WRITE_OPTION: True})
-        with connection.begin():
-            with _ALEMBIC_LOCK:
-                command.downgrade(alembic_config(connection), revision)
+        with connection.begin(), _ALEMBIC_LOCK:
+            command.downgrade(alembic_config(connection), revision)
 
 
 def check_current(engine: Engine) -> None:
