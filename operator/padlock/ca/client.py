@@ -52,9 +52,10 @@ class CARateLimited(CAError):
 class CARefused(CAError):
     """The CA refused the request for good (4xx): bad input or a policy refusal.
 
-    `code` is the server's machine-readable error code (e.g. `policy_violation`,
-    `unknown_profile`, `idempotency_conflict`, `unknown_serial`), `status` the HTTP status.
-    """
+    `code` is the server's machine-readable error code (e.g. `weak-key`, `no-san`,
+    `unknown-profile`, `malformed-json`, `idempotency-conflict`, `lint-failed`,
+    `unknown-serial`; see `padlock.services.ca_http.errors`), `status` the HTTP status
+    (400, 404, 409 or 422)."""
 
     def __init__(self, code: str, message: str, status: int) -> None:
         super().__init__(f"{code}: {message}")
@@ -66,7 +67,8 @@ class CARefused(CAError):
 @dataclasses.dataclass(frozen=True)
 class SignResult:
     """An issued certificate: the leaf PEM, the issuing chain PEM (intermediates, root
-    excluded), and the serial as lowercase hex without separators."""
+    excluded: what a TLS server sends after its leaf), and the serial as upper-case hex
+    without separators, as `openssl x509 -serial` prints it."""
 
     certificate: str
     chain: str
@@ -145,7 +147,7 @@ class CAClient:
     ) -> SignResult:
         """Have the CSR signed under `profile`. The same `idempotency_key` always yields the
         same certificate (a retry after a timeout is safe); reusing it with another CSR is
-        refused (`CARefused`, code `idempotency_conflict`, status 409)."""
+        refused (`CARefused`, code `idempotency-conflict`, status 409)."""
         body = await self._request(
             "POST",
             "/v1/sign",

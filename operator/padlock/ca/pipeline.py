@@ -179,14 +179,15 @@ class Pipeline:
             csr = pki_csr.load_csr(request.csr_pem.encode("utf-8", "replace"))
         except PolicyError as exc:
             raise errors.BadRequest(exc.message, code=exc.code.value) from None
-        if not self.key.healthy:
-            # Refuse before touching the ledger: nothing half-done while the HSM is away.
-            raise errors.HsmUnavailable(f"the HSM is unavailable: {self.key.last_error}")
         existing = await self._ledger(
             self.ledger.find_by_idempotency_key, self.authority.ca_id, request.idempotency_key
         )
         if existing is not None:
+            # A replay needs no signature: it is answered even while the HSM is away.
             return self._replay(existing, request, csr.public_key(), _requested_sans(csr))
+        if not self.key.healthy:
+            # Refuse before anything is signed or written while the HSM is away.
+            raise errors.HsmUnavailable(f"the HSM is unavailable: {self.key.last_error}")
         approved = self._approve(csr, request)
         issued = await self._sign_lint_commit(approved, cert_type, request)
         metrics.CA_ISSUANCE_SECONDS.observe(time.perf_counter() - started)
