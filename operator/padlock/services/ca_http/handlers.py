@@ -25,8 +25,9 @@ from padlock.services.ca_http.errors import RateLimited
 MAX_BODY = 64 * 1024
 """Largest accepted request body: a CSR with a few hundred SANs fits easily."""
 
-MAX_TEXT_FIELD = 256
-"""Longest idempotency key or requester (a Kubernetes namespace/name/revision fits)."""
+MAX_TEXT_FIELD = 1024
+"""Longest idempotency key or requester: the operator's `namespace/name/revision/uid` is at
+most 63 + 253 + 20 + 36 characters plus separators."""
 
 _SIGN_FIELDS: Mapping[str, type] = {
     "csr": str,
