@@ -132,6 +132,7 @@ class Pipeline:
         build: Builder = profiles.build_certificate,
         after_issue: Sequence[AfterIssue] = (),
         now: Callable[[], datetime.datetime] = utc_now,
+        new_serial: Callable[[], int] = serials.new_serial,
     ) -> None:
         self.authority = authority
         self.key = key
@@ -143,6 +144,7 @@ class Pipeline:
         self.after_issue = list(after_issue)
         self._build = build
         self._now = now
+        self._new_serial = new_serial
 
     async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -230,7 +232,7 @@ class Pipeline:
         self, approved: pki_policy.Approved, cert_type: records.CertType, request: SignRequest
     ) -> Issued:
         for _attempt in range(MAX_SERIAL_ATTEMPTS):
-            serial = serials.new_serial()
+            serial = self._new_serial()
             cert = await self._run(
                 self.key.sign_with, functools.partial(self._sign, approved, serial)
             )

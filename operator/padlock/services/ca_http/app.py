@@ -34,7 +34,7 @@ from padlock.ca import config as ca_config
 from padlock.ca import errors, hsm, lintgate, pipeline, revocation
 from padlock.keys import base as keys_base
 from padlock.ledger import ledger as ledger_mod
-from padlock.pki import profiles
+from padlock.pki import profiles, serials
 from padlock.services.ca_http import errors as http_errors
 from padlock.services.ca_http import handlers, ratelimit, routes, state
 
@@ -57,6 +57,8 @@ class AppOptions:
     hsm_probe_seconds: float = 5.0
     """How often it checks a healthy token is still there."""
     after_issue: Sequence[pipeline.AfterIssue] = ()
+    new_serial: Callable[[], int] = serials.new_serial
+    """Serial source (tests force a collision with it)."""
 
 
 _EXECUTOR = web.AppKey("padlock_executor", concurrent.futures.ThreadPoolExecutor)
@@ -168,6 +170,7 @@ def _ca_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
             build=opts.build,
             after_issue=opts.after_issue,
             now=opts.now,
+            new_serial=opts.new_serial,
         )
         app[state.CA] = state.CAState(
             authority=authority,
