@@ -4,14 +4,10 @@ Called by the CA at start-up (`Token.open(module, token_label, pin_file=...)`, t
 `token.load("intermediate")`) and by `padlock ca init-intermediate` (`token.generate(...)`).
 Signing itself arrives through `hsm_key` objects handed to `cryptography`'s builders.
 
-Threads: python-pkcs11 initialises the module with `C_Initialize(NULL)`, which per PKCS#11
-v3.0 base §5.4 promises the module that no two threads call it at once; SoftHSM then turns its
-own mutexes off. So every call into one module goes through that module's lock, and a token keeps
-a single logged-in session. A session per thread without that lock is not merely slower: in
-bench/bench_signing.py two threads signing on their own sessions crash SoftHSM (SIGSEGV or
-CKR_GENERAL_ERROR) within a second. python-pkcs11 releases the GIL inside C_Sign, so while one
-thread signs another can build its certificate; on the saturated 2-core test machine two threads
-and one were equally fast. CA worker threads may share one `Token` freely.
+Threads: every call goes through the library's lock (`library.Library.lock`) and a token keeps
+a single logged-in session, so CA worker threads may share one `Token` freely. A session per
+thread without that lock crashes SoftHSM (bench/bench_signing.py); see
+docs/design/20261127.pkcs11-sessions-and-threads.md.
 
 Failure: when the session or library is lost (token removed, library error) the call raises
 `TokenUnavailableError`, the token stays unusable and the CA reports unhealthy until it calls
@@ -21,109 +17,23 @@ Failure: when the session or library is lost (token removed, library error) the 
 from __future__ import annotations
 
 import contextlib
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import pkcs11
 from pkcs11 import exceptions as p11err
 
 from padlock.keys import base
-from padlock.keys.pkcs11 import hsm_key, objects
+from padlock.keys.pkcs11 import library, objects
+from padlock.keys.pkcs11.pin import read_pin
+from padlock.keys.pkcs11.signer import Pkcs11Signer
 from padlock.pki.algorithms import KeyAlgorithm
-
-if TYPE_CHECKING:
-    from pkcs11._pkcs11 import lib as P11Lib
-
-# Errors after which the session cannot be trusted: the handle is gone, the device or library
-# failed, or the login was lost (PKCS#11 v3.0 base §5.1.5 return values).
-_SESSION_LOST: tuple[type[Exception], ...] = (
-    p11err.SessionHandleInvalid,
-    p11err.SessionClosed,
-    p11err.DeviceRemoved,
-    p11err.DeviceError,
-    p11err.DeviceMemory,
-    p11err.TokenNotPresent,
-    p11err.TokenNotRecognised,
-    p11err.GeneralError,
-    p11err.FunctionFailed,
-    p11err.HostMemory,
-    p11err.UserNotLoggedIn,
-    p11err.KeyHandleInvalid,
-    p11err.ObjectHandleInvalid,
-    p11err.SlotIDInvalid,
-)
-
-
-class _Module:
-    """One loaded PKCS#11 library, shared by every `Token` of this process that uses it."""
-
-    def __init__(self, path: str, lib: P11Lib) -> None:
-        self.path = path
-        self.lib = lib
-        self.lock = threading.RLock()
-        # Bumped on every C_Finalize/C_Initialize we do, so tokens know their session died.
-        self.generation = 0
-        # Login state is per application and token (PKCS#11 v3.0 base §5.6), so one `Token`
-        # object per token label per process; a second open would share (and log out) the first.
-        self.open_tokens: dict[str, Token] = {}
-
-    def rescan(self) -> None:
-        """Re-initialise the library so it sees tokens created since it was loaded."""
-        with self.lock:
-            # Every session of the process ends here, whether or not C_Finalize succeeds
-            # (it fails when the library was already finalised under us).
-            self.generation += 1
-            with contextlib.suppress(p11err.PKCS11Error):
-                self.lib.finalize()
-            self.lib.initialize()
-
-
-_MODULES: dict[str, _Module] = {}
-_MODULES_LOCK = threading.Lock()
-
-
-def _load_module(path: str) -> _Module:
-    with _MODULES_LOCK:
-        if path not in _MODULES:
-            if not Path(path).is_file():
-                raise base.KeyBackendError(f"PKCS#11 module {path} does not exist")
-            try:
-                _MODULES[path] = _Module(path, pkcs11.lib(path))
-            except p11err.PKCS11Error as err:
-                raise base.KeyBackendError(
-                    f"cannot load PKCS#11 module {path}: {_describe(err)}"
-                ) from err
-        return _MODULES[path]
-
-
-def _describe(err: Exception) -> str:
-    text = str(err)
-    return f"{type(err).__name__} ({text})" if text else type(err).__name__
-
-
-def read_pin(pin: str | None = None, pin_file: Path | None = None) -> str:
-    """The user PIN, given directly or as the first line of a file (a mounted Secret)."""
-    if (pin is None) == (pin_file is None):
-        raise ValueError("give exactly one of pin or pin_file")
-    if pin_file is not None:
-        try:
-            lines = pin_file.read_text(encoding="utf-8").splitlines()
-        except OSError as err:
-            raise base.KeyBackendError(f"cannot read PIN file {pin_file}: {err.strerror}") from None
-        pin = lines[0] if lines else ""
-        if not pin:
-            raise base.KeyBackendError(f"PIN file {pin_file} is empty")
-    assert pin is not None
-    if not pin:
-        raise ValueError("the PIN is empty")
-    return pin
 
 
 class Token:
     """A logged-in session on one token of a PKCS#11 module. Make it with `Token.open()`."""
 
-    def __init__(self, module: _Module, token_label: str, pin: str) -> None:
+    def __init__(self, module: library.Library, token_label: str, pin: str) -> None:
         self._module = module
         self.label = token_label
         self.__pin = pin
@@ -146,7 +56,7 @@ class Token:
         pin_file: Path | None = None,
     ) -> Token:
         """Load the module, find the token by label, open a session and log in as user."""
-        token = cls(_load_module(str(module_path)), token_label, read_pin(pin, pin_file))
+        token = cls(library.load(str(module_path)), token_label, read_pin(pin, pin_file))
         with token._module.lock:
             if token_label in token._module.open_tokens:
                 raise base.KeyBackendError(
@@ -195,7 +105,7 @@ class Token:
             ) from None
         except p11err.PKCS11Error as err:
             raise base.TokenUnavailableError(
-                f"cannot list the tokens of PKCS#11 module {self._module.path}: {_describe(err)}"
+                f"cannot list the tokens of {self._module.path}: {library.describe(err)}"
             ) from err
 
     def _connect(self) -> None:
@@ -224,7 +134,7 @@ class Token:
             ) from None
         except p11err.PKCS11Error as err:
             raise base.TokenUnavailableError(
-                f"cannot open a session on token {self.label!r}: {_describe(err)}"
+                f"cannot open a session on token {self.label!r}: {library.describe(err)}"
             ) from err
         self._session = session
         self._generation = self._module.generation
@@ -245,8 +155,8 @@ class Token:
 
     def _failure(self, err: p11err.PKCS11Error, doing: str) -> base.KeyBackendError:
         """Sort a PKCS#11 error: a lost session marks the token unavailable."""
-        if isinstance(err, _SESSION_LOST) or type(err) is p11err.PKCS11Error:
-            self._lost = f"{_describe(err)} while {doing}"
+        if isinstance(err, library.SESSION_LOST) or type(err) is p11err.PKCS11Error:
+            self._lost = f"{library.describe(err)} while {doing}"
             self._keys.clear()
             return base.TokenUnavailableError(
                 f"token {self.label!r} in {self._module.path} failed: {self._lost}; "
@@ -254,9 +164,9 @@ class Token:
             )
         if isinstance(err, p11err.MechanismInvalid | p11err.MechanismParamInvalid):
             return base.UnsupportedSigningError(
-                f"token {self.label!r} does not support this while {doing}: {_describe(err)}"
+                f"token {self.label!r} does not support this while {doing}: {library.describe(err)}"
             )
-        return base.KeyBackendError(f"token {self.label!r}: {_describe(err)} while {doing}")
+        return base.KeyBackendError(f"token {self.label!r}: {library.describe(err)} while {doing}")
 
     def reconnect(self) -> None:
         """Drop the old session and log in again, re-initialising the library if needed."""
@@ -378,43 +288,3 @@ class Token:
                 return signing_key.sign(data, mechanism=mechanism, mechanism_param=param)
             except p11err.PKCS11Error as err:
                 raise self._failure(err, f"signing with key {label!r}") from err
-
-
-class Pkcs11Signer:
-    """A `base.Signer` for one key pair in a token. The public key is read once, at load."""
-
-    def __init__(
-        self, token: Token, label: str, algorithm: KeyAlgorithm, public: base.VerifyingKey
-    ) -> None:
-        self._token = token
-        self._label = label
-        self._algorithm = algorithm
-        self._public = public
-        self._private = hsm_key.for_signer(self)
-
-    def __repr__(self) -> str:
-        return (
-            f"<Pkcs11Signer {self._label!r} ({self._algorithm.value}) "
-            f"in token {self._token.label!r}>"
-        )
-
-    @property
-    def label(self) -> str:
-        return self._label
-
-    @property
-    def algorithm(self) -> KeyAlgorithm:
-        return self._algorithm
-
-    @property
-    def token(self) -> Token:
-        return self._token
-
-    def private_key(self) -> base.SigningKey:
-        return self._private
-
-    def public_key(self) -> base.VerifyingKey:
-        return self._public
-
-    def sign_raw(self, mechanism: pkcs11.Mechanism, param: Any, data: bytes) -> bytes:
-        return self._token.sign_raw(self._label, mechanism, param, data)
