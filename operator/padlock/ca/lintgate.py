@@ -23,6 +23,9 @@ import concurrent.futures
 import dataclasses
 import datetime
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -202,8 +205,24 @@ def pkilint_findings(der: bytes, cabf_serverauth: bool) -> list[Finding]:
 
 
 def _warm_up() -> None:
-    """Pool initializer: import pkilint and build the PKIX validators before the first request."""
+    """Build the PKIX validators (imports pkilint) before the first request."""
     _validator("pkix")
+
+
+def _worker_init(ca_pid: int) -> None:
+    """Pool initializer: warm up, and exit when the CA process is gone. After a kill -9 of the
+    CA nothing else would stop the workers (they are children of the forkserver)."""
+    _warm_up()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(ca_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="padlock-lint-watchdog", daemon=True).start()
 
 
 class LintGate:
@@ -221,7 +240,8 @@ class LintGate:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=processes,
                 mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_warm_up,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
             )
             # Start the workers now, so the first request does not pay for pkilint's import.
             for future in [self._pool.submit(_warm_up) for _ in range(processes)]:
