@@ -1,0 +1,126 @@
+"""Revocation status publication in the CA process: the hooks and the timer that keep the
+pre-signed OCSP responses (`ocsp_signing`) and the CRL shards (`crl_publisher`) current.
+
+Called by `padlock.services.ca_http.app`, which registers `after_issue` in the pipeline's
+hook list, `after_revoke` in the revoker's, and runs `run_forever()` as a background task.
+
+- After an issuance: pre-sign the certificate's "good" response (DESIGN.md, data flow).
+- After a revocation: re-sign that certificate's response and regenerate its CRL shard at
+  once, before `POST /v1/revoke` answers; a failure is logged and the timer retries.
+- Every `interval` seconds: repair responses still saying good for revoked certificates,
+  re-sign responses past half their validity, regenerate CRLs past two thirds of theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import datetime
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography import x509
+
+from padlock.ca import authority as authority_mod
+from padlock.ca import ceremony, crl_publisher, hsm, ocsp_signing, pipeline
+from padlock.ca import config as ca_config
+from padlock.keys import base as keys_base
+from padlock.ledger import ledger as ledger_mod
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Publication:
+    """OCSP pre-signing and CRL publication for one CA."""
+
+    presigner: ocsp_signing.PreSigner | None
+    """None when the CA has no delegated responder certificate (`ocsp.pem`): CRLs only."""
+    crls: crl_publisher.CrlPublisher
+    executor: concurrent.futures.Executor
+    interval: float = 60.0
+    now: Callable[[], datetime.datetime] = crl_publisher.utc_now
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(func, *args))
+
+    async def after_issue(self, issued: pipeline.Issued) -> None:
+        """Pre-sign the new certificate's good response (a pipeline `after_issue` hook)."""
+        if self.presigner is not None:
+            await self._run(self.presigner.update, issued.serial, "issued")
+
+    async def after_revoke(self, serial: int) -> None:
+        """Re-sign the revoked certificate's response, then regenerate its CRL shard."""
+        try:
+            if self.presigner is not None:
+                await self._run(self.presigner.update, serial, "revoked")
+        except Exception:
+            log.exception("re-signing the OCSP response of revoked %x failed; will retry", serial)
+        try:
+            await self._run(self.crls.publish, [authority_mod.crl_shard(serial)])
+        except Exception:
+            log.exception("regenerating the CRL shard of revoked %x failed; will retry", serial)
+
+    async def tick(self) -> None:
+        """One pass of the timer (see the module docstring)."""
+        now = self.now()
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if self.presigner is not None:
+            steps.append(("repair revoked OCSP responses", self.presigner.repair_revoked))
+            steps.append(
+                ("refresh OCSP responses", functools.partial(self.presigner.refresh_due, now))
+            )
+        steps.append(("refresh CRLs", functools.partial(self.crls.publish_due, now)))
+        for name, step in steps:
+            try:
+                await self._run(step)
+            except Exception:
+                log.exception("%s failed; retrying in %.0f s", name, self.interval)
+
+    async def run_forever(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.interval)
+
+
+def responder_certificate_file(config: ca_config.CAConfig) -> Path:
+    """`ocsp.pem`, which `padlock ca init-intermediate` writes beside the chain file."""
+    return config.chain_file.with_name(ceremony.OCSP_CERT_FILE)
+
+
+def create(
+    config: ca_config.CAConfig,
+    *,
+    authority: authority_mod.Authority,
+    ledger: ledger_mod.Ledger,
+    issuing_key: hsm.IssuingKey,
+    responder_key: Callable[[], keys_base.Signer] | None,
+    executor: concurrent.futures.Executor,
+    interval: float = 60.0,
+    now: Callable[[], datetime.datetime] = crl_publisher.utc_now,
+) -> Publication:
+    """The CA's publication (blocking: reads `ocsp.pem`). Without the responder certificate
+    or key loader, OCSP pre-signing is off (logged) and only CRLs are published."""
+    presigner = None
+    cert_file = responder_certificate_file(config)
+    if responder_key is None:
+        log.warning("no OCSP responder key for this CA: OCSP pre-signing is off")
+    elif not cert_file.exists():
+        log.warning("%s is missing: OCSP pre-signing is off", cert_file)
+    else:
+        signer = ocsp_signing.ResponseSigner(
+            issuer=authority.certificate,
+            responder_certificate=x509.load_pem_x509_certificate(cert_file.read_bytes()),
+            key=ocsp_signing.ResponderKey(responder_key),
+            now=now,
+        )
+        presigner = ocsp_signing.PreSigner(ledger=ledger, ca_id=authority.ca_id, signer=signer)
+    crls = crl_publisher.CrlPublisher(ledger=ledger, authority=authority, key=issuing_key, now=now)
+    return Publication(presigner, crls, executor, interval, now)
