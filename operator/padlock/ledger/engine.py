@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 
+from padlock.ledger import errors
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a writer waits for SQLite's write lock before failing with 'database is locked'."""
 
@@ -72,12 +74,18 @@ def display_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for the ledger at `url`, with padlock's connection set-up installed."""
+def create_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for the ledger at `url`, with padlock's connection set-up installed.
+
+    create=False (readers): a SQLite file that does not exist is an error, not a new ledger.
+    """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         assert parsed.database is not None  # parse_url refused the rest
-        pathlib.Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = pathlib.Path(parsed.database)
+        if not create and not path.is_file():
+            raise errors.LedgerError(f"no ledger database at {path.resolve()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)

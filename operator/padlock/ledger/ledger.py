@@ -36,7 +36,7 @@ class Ledger:
 
     def __init__(self, url: str, *, migrate: bool = True, clock: Clock = utc_now) -> None:
         self.url = engines.display_url(url)
-        self._engine = engines.create_engine(url)
+        self._engine = engines.create_engine(url, create=migrate)
         self._clock = clock
         try:
             if migrate:

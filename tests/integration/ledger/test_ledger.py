@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import pathlib
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from padlock.ledger import (
     IdempotencyKeyReused,
     Ledger,
+    LedgerError,
     SchemaNotCurrent,
     SerialCollision,
     UnknownCertificate,
@@ -57,8 +59,20 @@ def test_migrations_build_exactly_the_declared_schema_from_empty(ledger_url: str
 
 
 def test_readers_refuse_a_ledger_whose_schema_is_not_current(ledger_url: str) -> None:
+    empty = engines.create_engine(ledger_url)
+    empty.connect().close()  # an empty database (SQLite: the file now exists)
+    empty.dispose()
     with pytest.raises(SchemaNotCurrent, match=r"is at schema revision \(empty\)"):
         Ledger(ledger_url, migrate=False)
+
+
+def test_verifying_a_sqlite_ledger_that_does_not_exist_names_the_path(
+    tmp_path: pathlib.Path,
+) -> None:
+    missing = tmp_path / "typo" / "ledger.db"
+    with pytest.raises(LedgerError, match=f"no ledger database at {missing}"):
+        verify_chain(f"sqlite:///{missing}")
+    assert not missing.parent.exists()
 
 
 def test_registering_the_same_ca_key_twice_returns_the_same_id(
