@@ -86,3 +86,21 @@ def test_a_writer_killed_with_sigkill_loses_no_certificate_it_reported(ledger_ur
         assert missing == [], f"{len(missing)} reported serials lost after kill -9"
         assert ledger.count("certificate") in (len(reported), len(reported) + 1)
     assert verify_chain(ledger_url).ok
+
+
+def test_processes_opening_an_empty_ledger_at_once_migrate_it_exactly_once(
+    ledger_url: str,
+) -> None:
+    opener = "import sys; from padlock.ledger import Ledger; Ledger(sys.argv[1]).close()"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", opener, ledger_url],
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    errors = [child.communicate(timeout=120)[1] for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], errors
+    assert verify_chain(ledger_url).ok
