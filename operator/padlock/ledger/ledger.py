@@ -58,7 +58,7 @@ class Ledger:
 
     @property
     def dialect(self) -> str:
-        """ "sqlite" or "postgresql"."""
+        """The backend: "sqlite" or "postgresql"."""
         return self._engine.dialect.name
 
     # -- transactions ------------------------------------------------------------------------
