@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from padlock import metrics
@@ -186,7 +187,7 @@ class Pipeline:
         )
         if existing is not None:
             # A replay needs no signature: it is answered even while the HSM is away.
-            return self._replay(existing, request, csr.public_key(), _requested_sans(csr))
+            return self._replay(existing, request, _csr_key(csr), _requested_sans(csr))
         if not self.key.healthy:
             # Refuse before anything is signed or written while the HSM is away.
             raise errors.HsmUnavailable(f"the HSM is unavailable: {self.key.last_error}")
@@ -348,7 +349,10 @@ class Pipeline:
         )
 
 
-def _spki_sha256(key: Any) -> bytes:
+def _spki_sha256(key: Any) -> bytes | None:
+    """SHA-256 of the DER SubjectPublicKeyInfo; None for a key `cryptography` cannot load."""
+    if key is None:
+        return None
     der = key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -360,6 +364,13 @@ def _sans(cert: x509.Certificate) -> list[x509.GeneralName]:
         return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         return []
+
+
+def _csr_key(csr: x509.CertificateSigningRequest) -> Any:
+    try:
+        return csr.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
 
 
 def _requested_sans(csr: x509.CertificateSigningRequest) -> tuple[x509.GeneralName, ...] | None:

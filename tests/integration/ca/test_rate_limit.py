@@ -9,7 +9,6 @@ import pytest
 from padlock.ca import client
 from padlock.ca import config as ca_config
 from padlock.services import ca_http
-from padlock.services.ca_http import ratelimit
 from tests.fixtures.ca import MakeCA, start_ca
 from tests.integration.ca import helpers
 
@@ -44,12 +43,3 @@ async def test_requests_beyond_the_burst_get_429_until_the_bucket_refills(
     assert limited.value.retry_after == 2.0  # ceil(1 token / 0.5 per s)
     assert "ns/a" in str(limited.value)
     assert helpers.count(setup, "certificate") == 5
-
-
-def test_bucket_refills_at_the_configured_rate_and_never_above_burst() -> None:
-    clock = FakeClock()
-    limiter = ratelimit.RateLimiter(rate=10, burst=2, clock=clock)
-    assert [limiter.acquire("x") for _ in range(2)] == [0.0, 0.0]
-    assert limiter.acquire("x") == pytest.approx(0.1)
-    clock.now += 60  # long idle: still only `burst` tokens
-    assert [limiter.acquire("x") for _ in range(3)][2] > 0
