@@ -124,6 +124,32 @@ def write_config(path: Path, lint: bool, work: Path, tag: str) -> Path:
     return out
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """user+system CPU seconds of `root_pid` and all its live descendants (the CA, its
+    forkserver and pkilint workers), from /proc."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    total, todo = 0.0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
 @dataclasses.dataclass
 class Cell:
     mode: str
@@ -132,18 +158,22 @@ class Cell:
     errors: int
     seconds: float
     latencies: list[float]
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
 
     def row(self) -> str:
         lat = sorted(self.latencies) or [float("nan")]
         p50 = statistics.median(lat) * 1000
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        per_cert = 1000 / max(self.done, 1)
         return (
             f"| {self.mode} | {self.clients} | {self.done} | {self.errors} | "
-            f"{self.done / self.seconds:,.0f} | {p50:.1f} | {p99:.1f} |"
+            f"{self.done / self.seconds:,.0f} | {p50:.1f} | {p99:.1f} | "
+            f"{self.server_cpu * per_cert:.1f} | {self.client_cpu * per_cert:.1f} |"
         )
 
 
-async def drive(socket: Path, csrs: list[str], clients: int, mode: str) -> Cell:
+async def drive(socket: Path, csrs: list[str], clients: int, mode: str, pid: int) -> Cell:
     latencies: list[float] = []
     errors = 0
     index = 0
@@ -167,10 +197,13 @@ async def drive(socket: Path, csrs: list[str], clients: int, mode: str) -> Cell:
 
     async with client.CAClient(socket_path=socket, timeout=60) as ca:
         await ca.sign(csrs[0], "tls-server", 86400, f"warm/{mode}/{clients}", "bench/warm")
+        server_before, client_before = tree_cpu_seconds(pid), time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(worker(ca, w) for w in range(clients)))
         elapsed = time.perf_counter() - started
-    return Cell(mode, clients, len(latencies), errors, elapsed, latencies)
+        server_cpu = tree_cpu_seconds(pid) - server_before
+        client_cpu = time.process_time() - client_before
+    return Cell(mode, clients, len(latencies), errors, elapsed, latencies, server_cpu, client_cpu)
 
 
 async def wait_healthy(socket: Path, proc: subprocess.Popen[bytes]) -> None:
@@ -188,7 +221,7 @@ async def drive_all(
     socket: Path, proc: subprocess.Popen[bytes], csrs: list[str], tag: str
 ) -> list[Cell]:
     await wait_healthy(socket, proc)
-    return [await drive(socket, csrs, n, tag) for n in CONCURRENCY]
+    return [await drive(socket, csrs, n, tag, proc.pid) for n in CONCURRENCY]
 
 
 def run_mode(
@@ -236,11 +269,19 @@ def main() -> int:
         f"{os.cpu_count()} cores shared by client, server and linters; "
         f"load average at start {load_before:.2f}.\n"
     )
-    print("| lint | clients | certificates | errors | certs/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| lint | clients | certificates | errors | certs/s | p50 ms | p99 ms "
+        "| CA CPU ms/cert | client CPU ms/cert |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for cell in cells:
         print(cell.row())
-    print(f"\nRaw SoftHSM ECDSA P-256 signing, one thread, same run: {raw:,.0f} signatures/s.\n")
+    print(f"\nRaw SoftHSM ECDSA P-256 signing, one thread, same run: {raw:,.0f} signatures/s.")
+    print(
+        "CA CPU ms/cert is the CPU time of `padlock ca serve` and its pkilint workers per "
+        "certificate (from /proc); on an idle machine the throughput ceiling is about "
+        "cores x 1000 / (CA + client CPU ms per certificate), whatever the load here.\n"
+    )
     return 0
 
 
