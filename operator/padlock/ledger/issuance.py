@@ -157,11 +157,11 @@ def find_by_idempotency_key(
 def find_by_serial(
     connection: Connection, ca_id: int, serial: int
 ) -> records.CertificateRecord | None:
+    key = schema.serial_key(serial)
+    if key is None:
+        return None
     row = connection.execute(
-        sa.select(_cert).where(
-            _cert.c.issuing_ca_id == ca_id,
-            _cert.c.serial_number == schema.serial_to_db(serial),
-        )
+        sa.select(_cert).where(_cert.c.issuing_ca_id == ca_id, _cert.c.serial_number == key)
     ).one_or_none()
     return None if row is None else certificate_from_row(row._mapping)
 

@@ -84,9 +84,12 @@ def get_crl(connection: Connection, ca_id: int, shard: int) -> records.CrlRecord
 
 
 def _cert_id(connection: Connection, ca_id: int, serial: int) -> int:
+    key = schema.serial_key(serial)
+    if key is None:
+        raise errors.UnknownCertificate(ca_id, serial)
     cert_id = connection.execute(
         sa.select(_cert.c.cert_id).where(
-            _cert.c.issuing_ca_id == ca_id, _cert.c.serial_number == schema.serial_to_db(serial)
+            _cert.c.issuing_ca_id == ca_id, _cert.c.serial_number == key
         )
     ).scalar_one_or_none()
     if cert_id is None:
@@ -133,10 +136,11 @@ _OCSP_JOINED = sa.select(
 
 
 def get_ocsp(connection: Connection, ca_id: int, serial: int) -> records.OcspCacheEntry | None:
+    key = schema.serial_key(serial)
+    if key is None:
+        return None
     row = connection.execute(
-        _OCSP_JOINED.where(
-            _ocsp.c.ca_id == ca_id, _cert.c.serial_number == schema.serial_to_db(serial)
-        )
+        _OCSP_JOINED.where(_ocsp.c.ca_id == ca_id, _cert.c.serial_number == key)
     ).one_or_none()
     return None if row is None else _ocsp_entry(row._mapping)
 

@@ -85,12 +85,15 @@ def unrevoked_cert_ids(connection: Connection, ca_id: int) -> list[tuple[int, in
 
 def status(connection: Connection, ca_id: int, serial: int) -> records.CertificateStatus:
     """RFC 6960 §2.2: good if issued and not revoked, revoked with time and reason, else unknown."""
+    key = schema.serial_key(serial)
+    if key is None:
+        return records.CertificateStatus(records.Status.UNKNOWN)
     row = connection.execute(
         sa.select(_cert.c.cert_id, _rev.c.revoked_at, _rev.c.reason_code)
         .select_from(_cert.outerjoin(_rev, _rev.c.cert_id == _cert.c.cert_id))
         .where(
             _cert.c.issuing_ca_id == ca_id,
-            _cert.c.serial_number == schema.serial_to_db(serial),
+            _cert.c.serial_number == key,
         )
     ).one_or_none()
     if row is None:

@@ -17,7 +17,9 @@ import typing
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-SERIAL_OCTETS = 20
+from padlock.pki import serials
+
+SERIAL_OCTETS = serials.SERIAL_OCTETS
 GENESIS_HASH = "0" * 64
 """prev_hash of the first audit row: SHA-256 hex width, no predecessor."""
 
@@ -38,17 +40,23 @@ REASON_CODES_SQL = "0, 1, 2, 3, 4, 5, 9, 10"
 
 def serial_to_db(serial: int) -> bytes:
     """The stored form of a serial; ValueError if it is not a legal RFC 5280 serial."""
-    if serial <= 0:
-        raise ValueError(f"serial number must be positive (RFC 5280 §4.1.2.2), got {serial}")
-    if serial.bit_length() > 8 * SERIAL_OCTETS:
-        raise ValueError(
-            f"serial number {serial:#x} is longer than {SERIAL_OCTETS} octets (RFC 5280 §4.1.2.2)"
-        )
-    return serial.to_bytes(SERIAL_OCTETS, "big")
+    return serials.serial_to_bytes(serial)
+
+
+def serial_key(serial: int) -> bytes | None:
+    """The stored form to look a serial up by, or None if no stored serial can equal it.
+
+    Lookups (an OCSP request carries any integer) answer "not found" for such serials
+    instead of raising; only writes refuse them.
+    """
+    try:
+        return serials.serial_to_bytes(serial)
+    except ValueError:
+        return None
 
 
 def serial_from_db(raw: bytes) -> int:
-    return int.from_bytes(raw, "big")
+    return serials.serial_from_bytes(raw)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime.datetime]):

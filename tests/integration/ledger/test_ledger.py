@@ -346,3 +346,14 @@ def test_tampering_with_an_audit_row_makes_verify_name_that_row(
     assert not result.ok
     assert result.first_bad_id == bad_row, result.reason
     assert result.reason is not None and why in result.reason
+
+
+@pytest.mark.parametrize("serial", [0, -1, 2**159, 2**200])
+def test_serials_no_certificate_can_have_are_simply_not_found(
+    ledger: Ledger, ca_id: int, serial: int
+) -> None:
+    assert ledger.certificate_status(ca_id, serial).status is records.Status.UNKNOWN
+    assert ledger.get_certificate(ca_id, serial) is None
+    assert ledger.get_ocsp_response(ca_id, serial) is None
+    with pytest.raises(UnknownCertificate):
+        ledger.revoke(ca_id, serial, 1, "ops")
