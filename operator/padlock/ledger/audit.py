@@ -125,8 +125,24 @@ def append(
     return records.AuditEvent(event_id, at, kind, actor, details_json, head.last_hash, digest)
 
 
-def verify(connection: Connection) -> records.VerifyResult:
-    """Walk the chain from the first row; name the first row where it breaks, and why."""
+def checkpoint(connection: Connection) -> records.AuditCheckpoint:
+    """The chain's current end, to keep outside the database (logs, a signed note)."""
+    head = connection.execute(
+        sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash)
+    ).one()
+    return records.AuditCheckpoint(event_id=head.last_event_id, row_hash=head.last_hash)
+
+
+def verify(
+    connection: Connection, checkpoints: typing.Iterable[records.AuditCheckpoint] = ()
+) -> records.VerifyResult:
+    """Walk the chain from the first row; name the first row where it breaks, and why.
+
+    `checkpoints` taken earlier with `checkpoint()` and kept elsewhere also catch a chain
+    rewritten from the start, which the chain alone cannot: the row a checkpoint names must
+    still have the hash it had then.
+    """
+    pinned = {c.event_id: c.row_hash for c in checkpoints if c.event_id > 0}
     expected_id = 1
     expected_prev = schema.GENESIS_HASH
     previous: records.AuditEvent | None = None
@@ -173,6 +189,13 @@ def verify(connection: Connection) -> records.VerifyResult:
                 f"row {previous.event_id} was rewritten: its hash no longer matches the "
                 f"prev_hash recorded by row {event.event_id}",
             )
+        if event.event_id in pinned and pinned[event.event_id] != event.row_hash:
+            return _bad(
+                checked,
+                event.event_id,
+                f"row {event.event_id}'s hash differs from the checkpoint taken earlier "
+                f"({pinned[event.event_id][:16]}...): the chain was rewritten up to this row",
+            )
         expected_prev = event.row_hash
         expected_id += 1
         previous = event
@@ -193,6 +216,14 @@ def verify(connection: Connection) -> records.VerifyResult:
             expected_id - 1 if expected_id > 1 else None,
             f"audit_head (row {head.last_event_id}, hash {head.last_hash[:16]}...) does not "
             f"match the chain's last row {expected_id - 1}: the head or the last row was edited",
+        )
+    beyond = [event_id for event_id in pinned if event_id >= expected_id]
+    if beyond:
+        return _bad(
+            checked,
+            expected_id,
+            f"a checkpoint names row {min(beyond)} but the chain ends at row "
+            f"{expected_id - 1}: rows were deleted and the head rewritten",
         )
     return records.VerifyResult(ok=True, rows_checked=checked)
 

@@ -368,10 +368,18 @@ class Ledger:
         with self._write() as connection:
             return audit.append(connection, kind=kind, actor=actor, details=details, at=when)
 
-    def verify_audit_chain(self) -> records.VerifyResult:
-        """Walk the audit chain; `first_bad_id` names the first row that fails, None if ok."""
+    def verify_audit_chain(
+        self, checkpoints: typing.Iterable[records.AuditCheckpoint] = ()
+    ) -> records.VerifyResult:
+        """Walk the audit chain; `first_bad_id` names the first row that fails, None if ok.
+        Earlier `audit_checkpoint()`s, kept outside the database, also catch a full rewrite."""
         with self._read(snapshot=True) as connection:
-            return audit.verify(connection)
+            return audit.verify(connection, checkpoints)
+
+    def audit_checkpoint(self) -> records.AuditCheckpoint:
+        """The audit chain's current last row id and hash, to log or sign elsewhere."""
+        with self._read() as connection:
+            return audit.checkpoint(connection)
 
     def count(self, table: str) -> int:
         """Rows in one ledger table (for tests, metrics and the CLI)."""

@@ -167,6 +167,14 @@ class AuditEvent:
 
 
 @dataclasses.dataclass(frozen=True)
+class AuditCheckpoint:
+    """The end of the audit chain at some moment: a row id and its hash."""
+
+    event_id: int
+    row_hash: str
+
+
+@dataclasses.dataclass(frozen=True)
 class VerifyResult:
     """Outcome of walking the audit chain: ok, or the first bad row and why."""
 

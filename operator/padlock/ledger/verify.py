@@ -6,10 +6,17 @@ cron jobs; exits non-zero there when the result is not ok.
 
 from __future__ import annotations
 
+import typing
+
 from padlock.ledger import ledger, records
 
 
-def verify_chain(url: str) -> records.VerifyResult:
-    """Walk the audit chain of the ledger at `url`; the schema must be current (no migration)."""
+def verify_chain(
+    url: str, checkpoints: typing.Iterable[records.AuditCheckpoint] = ()
+) -> records.VerifyResult:
+    """Walk the audit chain of the ledger at `url`; the schema must be current (no migration).
+
+    `checkpoints`: earlier `Ledger.audit_checkpoint()` values kept outside the database.
+    """
     with ledger.Ledger(url, migrate=False) as opened:
-        return opened.verify_audit_chain()
+        return opened.verify_audit_chain(checkpoints)

@@ -357,3 +357,59 @@ def test_serials_no_certificate_can_have_are_simply_not_found(
     assert ledger.get_ocsp_response(ca_id, serial) is None
     with pytest.raises(UnknownCertificate):
         ledger.revoke(ca_id, serial, 1, "ops")
+
+
+def _rewrite_whole_chain(ledger_url: str, *, actor_of_row_2: str, keep_rows: int) -> None:
+    """The attack the chain alone cannot see: edit, re-hash every row, rewrite the head."""
+    from padlock.ledger import audit
+
+    engine = engines.create_engine(ledger_url)
+    try:
+        with engine.begin() as connection:
+            table = schema.audit_event
+            connection.execute(table.delete().where(table.c.event_id > keep_rows))
+            prev = schema.GENESIS_HASH
+            rows = connection.execute(sa.select(table).order_by(table.c.event_id)).all()
+            for row in rows:
+                actor = actor_of_row_2 if row.event_id == 2 else row.actor
+                digest = audit.row_hash(
+                    event_id=row.event_id,
+                    at=row.at,
+                    kind=row.kind,
+                    actor=actor,
+                    details_json=row.details,
+                    prev_hash=prev,
+                )
+                connection.execute(
+                    table.update()
+                    .where(table.c.event_id == row.event_id)
+                    .values(actor=actor, prev_hash=prev, row_hash=digest)
+                )
+                prev = digest
+            connection.execute(
+                schema.audit_head.update().values(last_event_id=len(rows), last_hash=prev)
+            )
+    finally:
+        engine.dispose()
+
+
+def test_checkpoints_kept_elsewhere_catch_a_chain_rewritten_from_the_start(
+    ledger: Ledger, ledger_url: str, ca_id: int, software_ca: certs.SoftwareCA
+) -> None:
+    ledger.record_issuance(ca_id, software_ca.issue(1), cert_type=TLS, requester="ns/a")
+    at_row_2 = ledger.audit_checkpoint()
+    ledger.revoke(ca_id, 1, 1, "ops")
+    at_row_3 = ledger.audit_checkpoint()
+    assert (at_row_2.event_id, at_row_3.event_id) == (2, 3)
+    assert verify_chain(ledger_url, [at_row_2, at_row_3]).ok
+
+    _rewrite_whole_chain(ledger_url, actor_of_row_2="mallory", keep_rows=3)
+    assert verify_chain(ledger_url).ok  # the limitation the checkpoints exist for
+    result = verify_chain(ledger_url, [at_row_2, at_row_3])
+    assert (result.ok, result.first_bad_id) == (False, 2), result.reason
+
+    _rewrite_whole_chain(ledger_url, actor_of_row_2="ns/a", keep_rows=2)
+    assert verify_chain(ledger_url, [at_row_2]).ok
+    result = verify_chain(ledger_url, [at_row_2, at_row_3])
+    assert (result.ok, result.first_bad_id) == (False, 3), result.reason
+    assert "rows were deleted" in (result.reason or "")
