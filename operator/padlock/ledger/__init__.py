@@ -7,7 +7,7 @@ responder (read only) and `padlock ledger verify` (`verify_chain`). Modules:
 - engine: connection set-up (SQLite WAL + synchronous=FULL + foreign keys + busy_timeout)
 - schema: the tables (SQLAlchemy Core); migrations/: the one Alembic history for both backends
 - migrate: runs Alembic programmatically on open
-- issuance, revocation, publication, audit: the queries, each taking an open connection
+- issuance, revocation, publication, dcv, audit: the queries, each taking an open connection
 - ledger: `Ledger`, one transaction per operation
 - records, errors: what callers get back or catch
 """

@@ -15,7 +15,16 @@ import sqlalchemy as sa
 from cryptography import x509
 from sqlalchemy.engine import Connection
 
-from padlock.ledger import audit, errors, issuance, publication, records, revocation, schema
+from padlock.ledger import (
+    audit,
+    dcv,
+    errors,
+    issuance,
+    publication,
+    records,
+    revocation,
+    schema,
+)
 from padlock.ledger import engine as engines
 from padlock.ledger import migrate as migrations
 
@@ -353,6 +362,67 @@ class Ledger:
     ) -> list[records.OcspCacheEntry]:
         with self._read() as connection:
             return publication.list_ocsp(connection, ca_id, expiring_before=expiring_before)
+
+    # -- domain-control validation (ACME) ----------------------------------------------------
+
+    def record_dcv(
+        self,
+        domain: str,
+        method: str,
+        challenge_token: str,
+        challenge_value: str,
+        expires_at: datetime.datetime,
+    ) -> records.DcvRecord:
+        """Record a challenge offered for `domain` (method: http-01, dns-01, tls-alpn-01)."""
+        with self._write() as connection:
+            return dcv.insert(
+                connection,
+                domain=domain,
+                method=method,
+                challenge_token=challenge_token,
+                challenge_value=challenge_value,
+                expires_at=self._at(expires_at),
+            )
+
+    def mark_dcv_validated(
+        self,
+        dcv_id: int,
+        *,
+        actor: str,
+        ip: str | None = None,
+        at: datetime.datetime | None = None,
+    ) -> records.DcvRecord:
+        """Mark a challenge passed (first time only) and audit it; LookupError if unknown."""
+        when = self._at(at)
+        with self._write() as connection:
+            before = dcv.get(connection, dcv_id)
+            if before is None:
+                raise LookupError(f"no DCV challenge with id {dcv_id} in the ledger")
+            if before.validated_at is not None:
+                return before
+            after = dcv.mark_validated(connection, dcv_id, at=when, ip=ip)
+            assert after is not None
+            audit.append(
+                connection,
+                kind="dcv.validated",
+                actor=actor,
+                details={
+                    "dcv_id": dcv_id,
+                    "domain": after.domain,
+                    "method": after.method,
+                    "ip": ip,
+                },
+                at=when,
+            )
+            return after
+
+    def valid_dcv(
+        self, domain: str, now: datetime.datetime | None = None
+    ) -> records.DcvRecord | None:
+        """The newest passed, unexpired validation of `domain`, for authorization reuse."""
+        when = self._at(now)
+        with self._read() as connection:
+            return dcv.latest_valid(connection, domain, now=when)
 
     # -- audit -------------------------------------------------------------------------------
 

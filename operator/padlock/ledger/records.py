@@ -167,6 +167,20 @@ class AuditEvent:
 
 
 @dataclasses.dataclass(frozen=True)
+class DcvRecord:
+    """One domain-control validation challenge (RFC 8555 §8) and whether it passed."""
+
+    dcv_id: int
+    domain: str
+    method: str
+    challenge_token: str
+    challenge_value: str
+    validated_at: datetime.datetime | None
+    expires_at: datetime.datetime
+    ip_logged: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class AuditCheckpoint:
     """The end of the audit chain at some moment: a row id and its hash."""
 

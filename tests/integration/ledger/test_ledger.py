@@ -413,3 +413,25 @@ def test_checkpoints_kept_elsewhere_catch_a_chain_rewritten_from_the_start(
     result = verify_chain(ledger_url, [at_row_2, at_row_3])
     assert (result.ok, result.first_bad_id) == (False, 3), result.reason
     assert "rows were deleted" in (result.reason or "")
+
+
+def test_a_passed_domain_validation_is_reusable_until_it_expires(ledger: Ledger) -> None:
+    expires = NOW + datetime.timedelta(days=30)
+    offered = ledger.record_dcv("Web.Example.com", "http-01", "tok", "tok.thumb", expires)
+    assert offered.validated_at is None
+    assert ledger.valid_dcv("web.example.com") is None
+    passed = ledger.mark_dcv_validated(offered.dcv_id, actor="acme-va", ip="10.0.0.7")
+    assert (passed.domain, passed.validated_at, passed.ip_logged) == (
+        "web.example.com",
+        NOW,
+        "10.0.0.7",
+    )
+    assert ledger.mark_dcv_validated(offered.dcv_id, actor="acme-va", at=expires) == passed
+    assert ledger.valid_dcv("WEB.example.com") == passed
+    assert ledger.valid_dcv("web.example.com", expires) is None
+    assert ledger.valid_dcv("other.example.com") is None
+    with pytest.raises(ValueError, match="DCV method 'email' is not one of"):
+        ledger.record_dcv("x.example", "email", "t", "v", expires)
+    with pytest.raises(LookupError, match="no DCV challenge with id 999"):
+        ledger.mark_dcv_validated(999, actor="acme-va")
+    assert ledger.verify_audit_chain().ok
