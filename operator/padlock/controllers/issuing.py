@@ -52,6 +52,9 @@ SECRET_CHANGED = f"{labels.PREFIX}/secret-changed"
 # Annotation on the TLS Secret: hash of tls.crt + tls.key as padlock wrote them.
 CONTENT_HASH = f"{labels.PREFIX}/content-hash"
 
+IDEMPOTENCY_CONFLICT = "idempotency_conflict"  # padlock.ca.client.CARefused.code
+MAX_BURNED_REVISIONS = 3
+
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
@@ -212,13 +215,39 @@ async def _issue(
     renew_request: str | None,
 ) -> None:
     notes = secrets.annotations_of(secret)
-    previous = int(cert.status.get("revision") or 0)
+    # The status kopf hands over may predate our own last write: read it fresh.
+    fresh = await objects.get(deps.kube, paths.CERTIFICATES, cert.namespace, cert.name)
+    fresh_status = (fresh or {}).get("status") or {}
+    previous = max(int(cert.status.get("revision") or 0), int(fresh_status.get("revision") or 0))
     if notes.get(secrets.CERTIFICATE_UID) == cert.uid and notes.get(labels.REVISION, "").isdigit():
         previous = max(previous, int(notes[labels.REVISION]))
     revision = previous + 1
     started = time.monotonic()
     try:
-        material = await _obtain(deps, cert, spec, issuer, revision, verdict)
+        for _burned in range(MAX_BURNED_REVISIONS):
+            try:
+                material = await _obtain(deps, cert, spec, issuer, revision, verdict)
+                break
+            except CARefused as exc:
+                if exc.code != IDEMPOTENCY_CONFLICT:
+                    raise
+                # The CA already issued this revision for a key padlock no longer holds (its
+                # pending-key Secret and the status were both lost): that revision is burned,
+                # the CA keeps its one certificate for it; move on to the next.
+                log.warning(
+                    "%s/%s: revision %d already used at the CA; using %d",
+                    cert.namespace,
+                    cert.name,
+                    revision,
+                    revision + 1,
+                )
+                revision += 1
+        else:
+            raise CARefused(
+                IDEMPOTENCY_CONFLICT,
+                f"{MAX_BURNED_REVISIONS} revisions in a row were already used at the CA",
+                409,
+            )
         annotations = {
             labels.REVISION: str(revision),
             labels.SPEC_HASH: shash,

@@ -9,6 +9,7 @@ annotation on the owning Certificate so the certificate controller runs with kop
 
 from __future__ import annotations
 
+import secrets as secrets_mod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -59,7 +60,8 @@ async def handle_secret_event(
     meta = body.get("metadata") or {}
     namespace, name = str(meta["namespace"]), str(meta["name"])
     certificate = str(meta["labels"][labels.CERTIFICATE_NAME])
-    version = str(meta.get("resourceVersion", ""))
+    # Each distinct state triggers once; without a resourceVersion, every event does.
+    version = str(meta.get("resourceVersion") or secrets_mod.token_hex(8))
     if event_type == "DELETED":
         await issuing.trigger(
             deps, (namespace, certificate), issuing.SECRET_CHANGED, f"deleted-{version}"

@@ -15,7 +15,10 @@ import kopf
 from padlock.api import labels
 from padlock.kube import secrets
 
-PROGRESS_PREFIX = "padlock.dev"
+# Not "padlock.dev" itself: kopf treats every annotation under a prefix it manages as its own
+# and leaves it out of its diffs, and padlock's trigger and renew-request annotations live
+# under padlock.dev/ precisely so that changing them runs the update handler.
+PROGRESS_PREFIX = "operator.padlock.dev"
 
 
 @dataclasses.dataclass(frozen=True)
