@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 
 from cryptography import x509
 
@@ -77,7 +78,13 @@ class CARecord:
 
     @property
     def certificate(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.cert_pem.encode("ascii"))
+        return _load_ca_certificate(self.cert_pem)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_ca_certificate(pem: str) -> x509.Certificate:
+    # Every issuance checks the leaf against its CA; parse each CA certificate once.
+    return x509.load_pem_x509_certificate(pem.encode("ascii"))
 
 
 @dataclasses.dataclass(frozen=True)
