@@ -30,12 +30,21 @@ def renewal_time(
     not_before: datetime.datetime,
     not_after: datetime.datetime,
 ) -> datetime.datetime:
-    """notAfter - renewBefore - jitter; never before notBefore."""
+    """notAfter - renewBefore - jitter, strictly after notBefore.
+
+    The jitter takes at most half of the slack between notBefore and notAfter - renewBefore,
+    so a renewBefore close to the lifetime still leaves time after issuance. When the issuer
+    granted less than renewBefore (no slack at all), the default point (2/3 of the lifetime)
+    is used instead: renewing at notBefore would renew in a loop.
+    """
     lifetime = not_after - not_before
     window = spec.renew_before_for(lifetime)
-    jitter = window * (JITTER_FRACTION * jitter_fraction(uid))
+    if window >= lifetime:
+        window = lifetime * api.DEFAULT_RENEW_BEFORE_FRACTION
+    slack = lifetime - window
+    jitter = min(window * (JITTER_FRACTION * jitter_fraction(uid)), slack / 2)
     # Whole seconds: the status field (RFC 3339, seconds) and the scheduler agree exactly.
-    return max(not_before, not_after - window - jitter).replace(microsecond=0)
+    return (not_after - window - jitter).replace(microsecond=0)
 
 
 def backoff_seconds(failed_attempts: int) -> float:

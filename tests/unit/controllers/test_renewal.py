@@ -38,9 +38,23 @@ def test_renew_before_and_percentage_set_the_window() -> None:
     assert START + datetime.timedelta(days=40) <= when <= START + datetime.timedelta(days=45)
 
 
-def test_renewal_is_never_before_not_before_when_the_issuer_grants_less() -> None:
-    short_end = START + datetime.timedelta(hours=2)
-    assert renewal.renewal_time(_spec(renewBefore="240h"), "u", START, short_end) == START
+def test_a_renew_before_as_long_as_the_granted_lifetime_falls_back_to_two_thirds() -> None:
+    short_end = START + datetime.timedelta(hours=3)
+    when = renewal.renewal_time(_spec(renewBefore="240h"), "u", START, short_end)
+    assert (
+        START + datetime.timedelta(hours=1, minutes=54)
+        <= when
+        <= START + datetime.timedelta(hours=2)
+    )
+
+
+def test_jitter_never_eats_more_than_half_the_time_before_the_window() -> None:
+    end = START + datetime.timedelta(hours=1)
+    for n in range(200):
+        when = renewal.renewal_time(_spec(duration="1h", renewBefore="59m"), f"u{n}", START, end)
+        assert (
+            START + datetime.timedelta(seconds=30) <= when <= START + datetime.timedelta(minutes=1)
+        )
 
 
 def test_backoff_doubles_and_is_capped_at_five_minutes() -> None:
