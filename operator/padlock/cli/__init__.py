@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "padlock.cli.ca",
     "padlock.cli.inspect",
     "padlock.cli.ledger",
+    "padlock.cli.operator",
 )
 
 
