@@ -44,10 +44,24 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_BASE = REPO / ".padlock"
 SERVICE_CIDR = "10.0.0.0/24"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-CONTROLLERS = "deployment,replicaset,garbagecollector,serviceaccount,serviceaccount-token,namespace"
+# kube-controller-manager's controller names (cmd/kube-controller-manager/names): rollouts,
+# garbage collection, service accounts + tokens, namespace deletion, kube-root-ca.crt,
+# aggregated ClusterRoles (admin/edit/view pick up charts' aggregate-to-* rules).
+CONTROLLERS = ",".join(
+    [
+        "deployment-controller",
+        "replicaset-controller",
+        "garbage-collector-controller",
+        "serviceaccount-controller",
+        "serviceaccount-token-controller",
+        "namespace-controller",
+        "root-ca-certificate-publisher-controller",
+        "clusterrole-aggregation-controller",
+    ]
+)
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 DEFAULT_MAX_LIFETIME = "4h"
-START_TIMEOUT = 120.0
+START_TIMEOUT = 180.0
 
 
 class ControlPlaneError(RuntimeError):
@@ -218,13 +232,17 @@ def _log_tail(base: pathlib.Path, name: str, lines: int = 30) -> str:
 
 
 def _group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    """True if no live process is left in process group pgid (zombies awaiting reaping by
+    init do not count: they hold no resources and no port)."""
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # proc(5) /proc/pid/stat after the command name: state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return False
+    return True
 
 
 def _stop_one(base: pathlib.Path, name: str, grace: float = 15.0) -> None:
