@@ -178,24 +178,22 @@ def padlock_secrets(body: kopf.Body, namespace: str | None, name: str, **_: Any)
     return {namespace: (name, value)} if value else None
 
 
+def _opted_in(annotations: kopf.Annotations, **_: Any) -> bool:
+    return reloads.wants_reload(annotations)
+
+
 # Opted-in workloads, by namespace.
-@kopf.index(
-    "apps", "v1", "deployments", when=lambda annotations, **_: reloads.wants_reload(annotations)
-)
+@kopf.index("apps", "v1", "deployments", when=_opted_in)
 def reload_deployments(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
     return {namespace: reloads.workload_ref("Deployment", body)}
 
 
-@kopf.index(
-    "apps", "v1", "statefulsets", when=lambda annotations, **_: reloads.wants_reload(annotations)
-)
+@kopf.index("apps", "v1", "statefulsets", when=_opted_in)
 def reload_statefulsets(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
     return {namespace: reloads.workload_ref("StatefulSet", body)}
 
 
-@kopf.index(
-    "apps", "v1", "daemonsets", when=lambda annotations, **_: reloads.wants_reload(annotations)
-)
+@kopf.index("apps", "v1", "daemonsets", when=_opted_in)
 def reload_daemonsets(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
     return {namespace: reloads.workload_ref("DaemonSet", body)}
 
@@ -214,3 +212,18 @@ async def secret_event(
     ]
     hashes = dict(indexes["padlock_secrets"].get(namespace or "", []))
     await secretwatch.handle_secret_event(_deps(memo), type, body, refs, hashes)
+
+
+# An opted-in workload seen without a baseline hash: record what its pods run with.
+@kopf.on.event("apps", "v1", "deployments", when=_opted_in)
+@kopf.on.event("apps", "v1", "statefulsets", when=_opted_in)
+@kopf.on.event("apps", "v1", "daemonsets", when=_opted_in)
+async def workload_event(
+    body: kopf.Body, type: str, namespace: str | None, memo: Any, **kwargs: Any
+) -> None:
+    if type == "DELETED":
+        return
+    indexes: dict[str, kopf.Index[str, Any]] = kwargs
+    ref = reloads.workload_ref(str(body.get("kind")), body)
+    hashes = dict(indexes["padlock_secrets"].get(namespace or "", []))
+    await reloads.record_baseline(_deps(memo), ref, hashes)

@@ -136,3 +136,18 @@ async def reload_for_secret(
                 message=f"Secret {secret_name} has a new certificate: rolling the pods",
             )
     return rolled
+
+
+async def record_baseline(deps: Deps, ref: WorkloadRef, secret_hashes: Mapping[str, str]) -> bool:
+    """A workload that opted in after its Secrets were written: record the content its pods
+    run with (on its metadata: no roll), so the next change rolls it. True if recorded."""
+    if ref.cert_hash is not None:
+        return False
+    watched = watched_secrets(ref, secret_hashes)
+    if not watched:
+        return False
+    wanted = combined_hash({name: secret_hashes[name] for name in watched})
+    patched = await objects.patch_annotations(
+        deps.kube, paths.WORKLOADS[ref.kind], ref.namespace, ref.name, {labels.CERT_HASH: wanted}
+    )
+    return patched is not None

@@ -92,3 +92,16 @@ async def test_a_workload_not_following_the_secret_is_left_alone(env: Env) -> No
         env.deps, NAMESPACE, "web-tls", [ref], {"web-tls": "new", "db-tls": "old"}
     )
     assert rolled == 0
+
+
+async def test_a_workload_opting_in_after_issuance_gets_a_baseline_then_rolls(env: Env) -> None:
+    await env.create(paths.DEPLOYMENTS, _deployment({labels.RELOAD: "true"}))
+    ref = reloads.workload_ref("Deployment", await env.get(paths.DEPLOYMENTS, "web"))
+    assert await reloads.record_baseline(env.deps, ref, {"web-tls": "hash-1"})
+    ref = reloads.workload_ref("Deployment", await env.get(paths.DEPLOYMENTS, "web"))
+    assert ref.cert_hash == "hash-1"
+    assert not await reloads.record_baseline(env.deps, ref, {"web-tls": "hash-1"})
+    rolled = await reloads.reload_for_secret(
+        env.deps, NAMESPACE, "web-tls", [ref], {"web-tls": "h2"}
+    )
+    assert rolled == 1
