@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from tools.controlplane import local
 
 DEPLOYMENT = """
@@ -102,6 +103,17 @@ def test_deleted_namespace_is_emptied_and_removed(controlplane: local.ControlPla
     gone = controlplane.kubectl("get", "namespace", "doomed", check=False)
     assert gone.returncode != 0
     assert "NotFound" in gone.stderr
+
+
+@pytest.mark.controlplane
+def test_every_crd_in_the_repo_is_established(controlplane: local.ControlPlane) -> None:
+    files = sorted((local.REPO / "crds").glob("*.yaml"))
+    if not files:
+        pytest.skip("crds/ holds no *.yaml yet")
+    names = [yaml.safe_load(f.read_text())["metadata"]["name"] for f in files]
+    for crd in _items(controlplane, "crd", *names):
+        established = [c for c in crd["status"]["conditions"] if c["type"] == "Established"]
+        assert [c["status"] for c in established] == ["True"], crd["metadata"]["name"]
 
 
 def test_missing_binaries_fail_with_instructions(

@@ -71,7 +71,7 @@ else
         (
             cd "$HERE/etcd"
             log "  etcd $ETCD_VERSION ..."
-            CGO_ENABLED=0 timeout "$BUILD_TIMEOUT" go build -mod=readonly -trimpath -v \
+            CGO_ENABLED=0 timeout "$BUILD_TIMEOUT" go build -mod=readonly -trimpath -buildvcs=false -v \
                 -ldflags "-s -w" -o "$CACHE/etcd.new" . 2>&1 | progress etcd
             mv "$CACHE/etcd.new" "$CACHE/etcd"
         )
@@ -79,7 +79,7 @@ else
             cd "$HERE/kubernetes"
             for cmd in kube-apiserver kube-controller-manager; do
                 log "  $cmd $K8S_VERSION ..."
-                CGO_ENABLED=0 timeout "$BUILD_TIMEOUT" go build -mod=readonly -trimpath -v \
+                CGO_ENABLED=0 timeout "$BUILD_TIMEOUT" go build -mod=readonly -trimpath -buildvcs=false -v \
                     -ldflags "$ldflags" -o "$CACHE/$cmd.new" "k8s.io/kubernetes/cmd/$cmd" 2>&1 | progress "$cmd"
                 mv "$CACHE/$cmd.new" "$CACHE/$cmd"
             done
