@@ -61,6 +61,19 @@ def test_api_server_refuses_with_a_readable_message(
     assert case.expect in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("field", ["duration", "renewBefore"])
+def test_malformed_duration_gets_one_clear_error(
+    controlplane: Any, namespace: str, field: str
+) -> None:
+    (case,) = [c for c in ACCEPTED if c.id == "certificate-minimal"]
+    obj = case.object()
+    obj["spec"][field] = "90d"
+    proc = _create(controlplane, namespace, obj)
+    assert proc.returncode != 0
+    assert f'spec.{field}: Invalid value: "90d"' in proc.stderr, proc.stderr
+    assert "type conversion error" not in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_applies_cleanly(controlplane: Any, namespace: str, path: pathlib.Path) -> None:
     proc = controlplane.kubectl(

@@ -240,6 +240,9 @@ class Keystores(Model):
 
 
 _DURATION_OF_SELF = f"duration(has(self.duration) ? self.duration : '{DEFAULT_DURATION}')"
+# CEL's duration() fails on a malformed string; the field's pattern already reports that, so
+# the rules skip malformed values instead of adding a second, cryptic error.
+_MALFORMED = "!self.{0}.matches('" + durations.PATTERN + "')"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -252,12 +255,18 @@ class CertificateSpec(Model):
             message="set at most one of renewBefore and renewBeforePercentage",
         ),
         Rule(
-            rule=f"!has(self.renewBefore) || duration(self.renewBefore) < {_DURATION_OF_SELF}",
+            rule="!has(self.renewBefore) || "
+            + _MALFORMED.format("renewBefore")
+            + " || (has(self.duration) && "
+            + _MALFORMED.format("duration")
+            + f") || duration(self.renewBefore) < {_DURATION_OF_SELF}",
             message=f"renewBefore must be shorter than duration (default {DEFAULT_DURATION})",
             field_path=".renewBefore",
         ),
         Rule(
-            rule=f"{_DURATION_OF_SELF} >= duration('{MINIMUM_DURATION}')",
+            rule="!has(self.duration) || "
+            + _MALFORMED.format("duration")
+            + f" || duration(self.duration) >= duration('{MINIMUM_DURATION}')",
             message=f"duration must be at least {MINIMUM_DURATION}",
             field_path=".duration",
         ),

@@ -30,9 +30,10 @@ _MICROS_PER_HOUR = 3_600_000_000
 _TERM = re.compile("([0-9]+(?:\\.[0-9]+)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 
 # The regular expression the CRD schema uses for duration fields: the same terms as _TERM, in
-# syntax RE2 (the API server) and Python read alike, so the µ signs are literal characters.
+# syntax RE2 (the API server), CEL string literals and Python read alike: the µ signs are
+# literal characters and the dot is `[.]`, so no backslash needs escaping anywhere.
 # Only non-negative values: a negative lifetime has no meaning in a Certificate.
-PATTERN = "^([0-9]+(\\.[0-9]+)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$"
+PATTERN = "^([0-9]+([.][0-9]+)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$"
 
 
 def parse(text: str) -> datetime.timedelta:

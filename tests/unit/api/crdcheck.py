@@ -110,3 +110,10 @@ def errors(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
     if found:
         return found  # the API server also reports schema errors before CEL ones
     return list(_cel_errors(schema, obj, old, "<root>"))
+
+
+def cel_errors(obj: dict[str, Any]) -> list[str]:
+    """Only the CEL rules' verdicts, even on an object the schema refuses (the API server
+    evaluates both and reports every failure)."""
+    schema = crd_schemas()[obj["kind"]]
+    return list(_cel_errors(schema, apply_defaults(schema, obj), None, "<root>"))

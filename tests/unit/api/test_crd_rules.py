@@ -55,3 +55,15 @@ def test_offline_checker_applies_schema_defaults() -> None:
         "kind": "Issuer",
         "group": "padlock.dev",
     }
+
+
+@pytest.mark.parametrize("field", ["duration", "renewBefore"])
+def test_malformed_durations_get_the_pattern_error_only(field: str) -> None:
+    # CEL's duration() would fail on "90d" with a cryptic type-conversion error; the rules
+    # skip malformed values and leave the message to the field's pattern.
+    (case,) = [c for c in ACCEPTED if c.id == "certificate-minimal"]
+    obj = case.object()
+    obj["spec"][field] = "90d"
+    assert crdcheck.cel_errors(obj) == []
+    (only,) = crdcheck.errors(obj)
+    assert only.startswith(f"spec.{field}: '90d' does not match")
