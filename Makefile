@@ -27,6 +27,7 @@ lint: setup ## ruff, mypy --strict, import-linter (DESIGN.md layers)
 	$(BIN)/ruff format --check operator tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m padlock.api.crdgen --out crds/ --check
 
 controlplane: setup ## build (once) or find etcd, kube-apiserver, kube-controller-manager
 	@bash tools/controlplane/build.sh
