@@ -120,7 +120,7 @@ def test_missing_binaries_fail_with_instructions(
     monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
 ) -> None:
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
-    with pytest.raises(local.ControlPlaneError, match=r"run `make controlplane`"):
+    with pytest.raises(local.ControlPlaneError, match=r"etcd, kube-apiserver, kube-controller"):
         local.start(tmp_path / "state")
 
 

@@ -32,7 +32,8 @@ fi
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
     for b in "${BINARIES[@]}"; do
         if [[ ! -x "$KUBEBUILDER_ASSETS/$b" ]]; then
-            log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b"
+            log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b (envtest bundles lack" \
+                "kube-controller-manager): add it there, or unset KUBEBUILDER_ASSETS to build all three"
             exit 1
         fi
     done
