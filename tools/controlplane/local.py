@@ -175,7 +175,9 @@ def _pid_file(base: pathlib.Path, name: str) -> pathlib.Path:
 
 
 def _alive(pid: int, name: str) -> bool:
-    """True if pid is a live (not zombie) process of ours running component name."""
+    """True if pid is a live (not zombie) process of ours for component name: the `timeout`
+    watchdog whose first arguments name the component's binary (so a recycled PID of some
+    other process is never taken for ours, nor signalled)."""
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
@@ -186,7 +188,8 @@ def _alive(pid: int, name: str) -> bool:
         return False
     if re.search(r"^State:\s+Z", status, re.MULTILINE):
         return False
-    return any(pathlib.Path(os.fsdecode(a)).name == name for a in cmdline[:4])
+    names = [pathlib.Path(os.fsdecode(a)).name for a in cmdline[:4]]
+    return names[0] == "timeout" and name in names[1:]
 
 
 def _recorded_pid(base: pathlib.Path, name: str) -> int | None:
@@ -253,16 +256,16 @@ def _stop_one(base: pathlib.Path, name: str, grace: float = 15.0) -> None:
     pid = _recorded_pid(base, name)
     if pid is None:
         return
-    if _alive(pid, "timeout") or _alive(pid, name):
+    if _alive(pid, name):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and (_alive(pid, "timeout") or not _group_gone(pid)):
+        while time.monotonic() < deadline and (_alive(pid, name) or not _group_gone(pid)):
             time.sleep(0.1)
         if not _group_gone(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            _alive(pid, "timeout")  # reap if it is our child
+            _alive(pid, name)  # reap if it is our child
     _pid_file(base, name).unlink(missing_ok=True)
 
 
@@ -306,7 +309,7 @@ def _wait_until(
             return
         for name in watch:
             pid = _recorded_pid(base, name)
-            if pid is None or not (_alive(pid, "timeout") or _alive(pid, name)):
+            if pid is None or not _alive(pid, name):
                 raise ControlPlaneError(
                     f"{name} exited while waiting for {what}; last log lines:\n"
                     f"{_log_tail(base, name)}"
@@ -364,8 +367,9 @@ def _write_private(path: pathlib.Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_endpoints_env(base: pathlib.Path, kubeconfig: pathlib.Path) -> pathlib.Path:
-    """Set KUBECONFIG=... in base/endpoints.env, keeping every other line (others add theirs)."""
+def write_endpoints_env(base: pathlib.Path, kubeconfig: pathlib.Path | None) -> pathlib.Path:
+    """Set (or, given None, drop) KUBECONFIG=... in base/endpoints.env, keeping every other
+    line: later tools add their own endpoints to the same file."""
     env = base / "endpoints.env"
     keep = []
     if env.exists():
@@ -374,7 +378,8 @@ def write_endpoints_env(base: pathlib.Path, kubeconfig: pathlib.Path) -> pathlib
             for line in env.read_text().splitlines()
             if not re.match(r"\s*(export\s+)?KUBECONFIG=", line)
         ]
-    keep.append(f"KUBECONFIG={shlex.quote(str(kubeconfig.resolve()))}")
+    if kubeconfig is not None:
+        keep.append(f"KUBECONFIG={shlex.quote(str(kubeconfig.resolve()))}")
     tmp = env.with_name(env.name + ".tmp")
     tmp.write_text("\n".join(keep) + "\n")
     tmp.replace(env)
@@ -391,7 +396,7 @@ def find_running(base: pathlib.Path = DEFAULT_BASE) -> ControlPlane | None:
         return None
     for name in COMPONENTS:
         pid = _recorded_pid(base, name)
-        if pid is None or not _alive(pid, "timeout"):
+        if pid is None or not _alive(pid, name):
             return None
     state = json.loads(state_file.read_text())
     status, _ = _https_get(f"{state['server']}/readyz", _state(base) / "pki")
@@ -576,6 +581,8 @@ def down(base: pathlib.Path) -> None:
     """Stop what `up` started under base."""
     with _locked(base):
         stop(base)
+        if (base / "endpoints.env").exists():
+            write_endpoints_env(base, None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
