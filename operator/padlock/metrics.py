@@ -123,3 +123,42 @@ WORKLOAD_RELOADS = Counter(
     ["kind", "namespace"],
     registry=REGISTRY,
 )
+
+# --- Revocation: OCSP pre-signing and CRLs (CA), responder (`padlock ocsp serve`) -------------
+
+OCSP_REQUESTS = Counter(
+    "padlock_ocsp_requests_total",
+    "OCSP requests answered by the responder, by outcome: good, revoked, unknown (signed "
+    "answers) or the error status (malformedRequest, unauthorized, tryLater, internalError).",
+    ["status"],
+    registry=REGISTRY,
+)
+
+OCSP_RESPONSE_AGE = Histogram(
+    "padlock_ocsp_response_age_seconds",
+    "Age (now - thisUpdate) of the signed OCSP responses the responder served.",
+    buckets=(1, 10, 60, 600, 3600, 4 * 3600, 8 * 3600, 12 * 3600, 24 * 3600, 48 * 3600),
+    registry=REGISTRY,
+)
+
+OCSP_SIGNATURES = Counter(
+    "padlock_ocsp_signatures_total",
+    "OCSP responses signed with the delegated responder key, by why: issued, revoked, "
+    "refresh (pre-signed by the CA), nonce, multi, hash, unknown (on demand by the responder).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+CRL_NEXT_UPDATE = Gauge(
+    "padlock_crl_next_update_timestamp_seconds",
+    "nextUpdate of the latest published CRL of each shard, as a Unix timestamp.",
+    ["shard"],
+    registry=REGISTRY,
+)
+
+CRL_BYTES = Gauge(
+    "padlock_crl_size_bytes",
+    "Size of the latest published CRL of each shard (DESIGN.md: at most 10 MB).",
+    ["shard"],
+    registry=REGISTRY,
+)

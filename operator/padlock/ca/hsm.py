@@ -145,6 +145,13 @@ class TokenKeySource:
         signer: base.Signer = self._token.load(self.key_label)
         return signer
 
+    def load_key(self, key_label: str) -> base.Signer:
+        """Another key of the same token (the delegated OCSP responder key): a process may
+        hold only one `Token` per token, so other keys are loaded through this source's."""
+        self()
+        signer: base.Signer = self._token.load(key_label)
+        return signer
+
     def probe(self) -> None:
         """Touch the token (find the key) so a removed token is noticed between requests."""
         if self._token is None:

@@ -2,8 +2,9 @@
 
 Called by `padlock.services.ca_http` for `POST /v1/revoke` (the operator's RevocationRequest
 controller). The ledger writes the revocation and its audit row in one transaction; revoking
-twice returns the first record. Pre-signing the fresh OCSP response and regenerating the CRL
-shard (DESIGN.md, Revocation) hook in here in the revocation issue.
+twice returns the first record. After the commit, `after_revoke` hooks run (the CA service
+registers `padlock.ca.publication`: re-sign the OCSP response, regenerate the CRL shard); a
+hook failure is logged, never undoes the revocation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import concurrent.futures
 import dataclasses
 import datetime
 import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from padlock.api.reasons import RevocationReason
 from padlock.ca import errors
@@ -20,6 +23,11 @@ from padlock.ledger import errors as ledger_errors
 from padlock.ledger import ledger as ledger_mod
 from padlock.ledger import records
 from padlock.pki import serials
+
+log = logging.getLogger(__name__)
+
+#: Runs after a revocation is committed, with the serial (e.g. re-signing its OCSP response).
+AfterRevoke = Callable[[int], Awaitable[None]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +73,17 @@ class Revoker:
     """Revokes certificates of one CA through the ledger."""
 
     def __init__(
-        self, *, ledger: ledger_mod.Ledger, ca_id: int, executor: concurrent.futures.Executor
+        self,
+        *,
+        ledger: ledger_mod.Ledger,
+        ca_id: int,
+        executor: concurrent.futures.Executor,
+        after_revoke: Sequence[AfterRevoke] = (),
     ) -> None:
         self.ledger = ledger
         self.ca_id = ca_id
         self.executor = executor
+        self.after_revoke = list(after_revoke)
 
     async def revoke(self, serial: int, reason: RevocationReason, requester: str) -> Revoked:
         """Record the revocation; `UnknownSerial` if this CA never issued `serial`."""
@@ -89,6 +103,11 @@ class Revoker:
             raise
         except Exception as exc:  # driver errors: connection lost, disk full
             raise errors.LedgerUnavailable(f"the ledger is unavailable: {exc}") from None
+        for hook in self.after_revoke:
+            try:
+                await hook(serial)
+            except Exception:
+                log.exception("after-revoke hook %r failed for %x", hook, serial)
         return Revoked(
             serial=serial,
             reason=RevocationReason.from_code(record.reason_code),

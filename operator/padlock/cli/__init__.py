@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "padlock.cli.inspect",
     "padlock.cli.ledger",
     "padlock.cli.operator",
+    "padlock.cli.ocsp",
 )
 
 

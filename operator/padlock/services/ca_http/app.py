@@ -9,7 +9,9 @@ Called by `server.serve()` and by the integration tests. Every resource is opene
 4. the issuing key in the HSM, plus the background task that reconnects after a loss — the
    CA starts (and answers 503) even when the token is not reachable yet;
 5. the issuing CA (chain file, registered in the ledger), the pipeline, the revoker and the
-   rate limiter, published to the handlers as `state.CA`.
+   rate limiter, published to the handlers as `state.CA`;
+6. revocation status publication (`padlock.ca.publication`): OCSP pre-signing and CRL shards,
+   hooked into the pipeline and the revoker, plus its timer task.
 
 `AppOptions` holds the seams tests use (a clock, a faulty certificate builder for the lint
 gate, another key opener); production passes none.
@@ -22,6 +24,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -31,7 +34,7 @@ from aiohttp import web
 from padlock import metrics
 from padlock.ca import authority as authority_mod
 from padlock.ca import config as ca_config
-from padlock.ca import errors, hsm, lintgate, pipeline, revocation
+from padlock.ca import errors, hsm, lintgate, pipeline, publication, revocation
 from padlock.keys import base as keys_base
 from padlock.ledger import ledger as ledger_mod
 from padlock.pki import profiles, serials
@@ -57,6 +60,10 @@ class AppOptions:
     hsm_probe_seconds: float = 5.0
     """How often it checks a healthy token is still there."""
     after_issue: Sequence[pipeline.AfterIssue] = ()
+    ocsp_key: Callable[[], keys_base.Signer] | None = None
+    """Loads the delegated OCSP responder key; default: `pkcs11.ocsp_key_label` in the token."""
+    publication_interval: float = 60.0
+    """Seconds between passes of the OCSP/CRL refresh timer."""
     new_serial: Callable[[], int] = serials.new_serial
     """Serial source (tests force a collision with it)."""
 
@@ -65,6 +72,7 @@ _EXECUTOR = web.AppKey("padlock_executor", concurrent.futures.ThreadPoolExecutor
 _LEDGER = web.AppKey("padlock_ledger", ledger_mod.Ledger)
 _LINT = web.AppKey("padlock_lint", lintgate.LintGate)
 _KEY = web.AppKey("padlock_key", hsm.IssuingKey)
+_TOKEN = web.AppKey("padlock_token_source", hsm.TokenKeySource)
 
 
 def init_app(config: ca_config.CAConfig, options: AppOptions | None = None) -> web.Application:
@@ -77,6 +85,7 @@ def init_app(config: ca_config.CAConfig, options: AppOptions | None = None) -> w
     app.cleanup_ctx.append(_lint_ctx(config))
     app.cleanup_ctx.append(_key_ctx(config, opts))
     app.cleanup_ctx.append(_ca_ctx(config, opts))
+    app.cleanup_ctx.append(_publication_ctx(config, opts))
     return app
 
 
@@ -137,6 +146,8 @@ def _key_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
             retry_interval=opts.hsm_retry_seconds,
             probe_interval=opts.hsm_probe_seconds,
         )
+        if isinstance(opener, hsm.TokenKeySource):
+            app[_TOKEN] = opener
         metrics.CA_HSM_UP.set(0)
         loop = asyncio.get_running_loop()
         try:
@@ -182,6 +193,38 @@ def _ca_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
             ),
         )
         yield
+
+    return ctx
+
+
+def _publication_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        ca = app[state.CA]
+        responder_key = opts.ocsp_key
+        source = app.get(_TOKEN)
+        if responder_key is None and source is not None:
+            responder_key = functools.partial(source.load_key, config.pkcs11.ocsp_key_label)
+        pub = await asyncio.get_running_loop().run_in_executor(
+            app[_EXECUTOR],
+            functools.partial(
+                publication.create,
+                config,
+                authority=ca.authority,
+                ledger=app[_LEDGER],
+                issuing_key=app[_KEY],
+                responder_key=responder_key,
+                executor=app[_EXECUTOR],
+                interval=opts.publication_interval,
+                now=opts.now,
+            ),
+        )
+        ca.pipeline.after_issue.append(pub.after_issue)
+        ca.revoker.after_revoke.append(pub.after_revoke)
+        task = asyncio.create_task(pub.run_forever(), name="padlock-publication")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     return ctx
 
