@@ -124,8 +124,10 @@ def test_missing_binaries_fail_with_instructions(
         local.start(tmp_path / "state")
 
 
-def test_endpoints_env_rewrites_only_its_own_line(tmp_path: pathlib.Path) -> None:
+def test_endpoints_env_sets_and_drops_only_its_own_line(tmp_path: pathlib.Path) -> None:
     env = tmp_path / "endpoints.env"
     env.write_text("CA_SOCKET=/run/ca.sock\nKUBECONFIG=/old\n")
     local.write_endpoints_env(tmp_path, tmp_path / "my kubeconfig")
     assert env.read_text() == f"CA_SOCKET=/run/ca.sock\nKUBECONFIG='{tmp_path}/my kubeconfig'\n"
+    local.write_endpoints_env(tmp_path, None)
+    assert env.read_text() == "CA_SOCKET=/run/ca.sock\n"

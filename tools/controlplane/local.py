@@ -477,6 +477,9 @@ def start(
                 f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
+                # Endpoints may not hold a loopback address: keep the `kubernetes` Service
+                # endpoint-less instead of logging a validation error every 10 s.
+                "--endpoint-reconciler-type=none",
                 "--profiling=false",
             ],
             lifetime,
