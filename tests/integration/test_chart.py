@@ -9,6 +9,7 @@ that the ReplicaSet controller may create the pods under the restricted profile.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -75,18 +76,21 @@ def _ref(obj: dict[str, Any], namespace: str) -> list[str]:
 
 
 def _exists(controlplane: local.ControlPlane, obj: dict[str, Any], namespace: str) -> bool:
-    proc = controlplane.kubectl("get", *_ref(obj, namespace), "-o", "name", check=False)
-    if proc.returncode == 0:
-        return True
-    assert "NotFound" in proc.stderr, proc.stderr
-    return False
+    """Present and not being deleted. A PVC keeps its pvc-protection finalizer here (the local
+    kube-controller-manager runs no PVC-protection controller), so "deleting" counts as gone."""
+    proc = controlplane.kubectl("get", *_ref(obj, namespace), "-o", "json", check=False)
+    if proc.returncode != 0:
+        assert "NotFound" in proc.stderr, proc.stderr
+        return False
+    return "deletionTimestamp" not in json.loads(proc.stdout)["metadata"]
 
 
-def _wait(predicate: Any, what: str, timeout: float = 60.0) -> None:
+def _wait(predicate: Any, what: str, timeout: float = 60.0, describe: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            detail = f": {describe()}" if describe is not None else ""
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(0.5)
 
 
@@ -140,14 +144,17 @@ def test_default_install_is_accepted_under_restricted_pod_security_and_uninstall
 
     _wait(pod_created, "the operator pod to be created")
 
-    render.helm(
-        "uninstall", release, "--namespace", namespace, "--wait", kubeconfig=controlplane.kubeconfig
-    )
+    render.helm("uninstall", release, "--namespace", namespace, kubeconfig=controlplane.kubeconfig)
     cleanup.clear()
-    _wait(
-        lambda: not any(_exists(controlplane, o, namespace) for o in objects),
-        "every release object to be deleted",
-    )
+
+    def remaining() -> list[str]:
+        return [
+            f"{o['kind']}/{o['metadata']['name']}"
+            for o in objects
+            if _exists(controlplane, o, namespace)
+        ]
+
+    _wait(lambda: not remaining(), "every release object to be deleted", describe=remaining)
     crds = controlplane.kubectl("get", "crd", "-o", "name").stdout.split()
     assert "customresourcedefinition.apiextensions.k8s.io/certificates.padlock.dev" in crds
     assert "customresourcedefinition.apiextensions.k8s.io/clusterissuers.padlock.dev" in crds
@@ -185,6 +192,15 @@ def test_production_values_install_with_responder_deployment_hpa_and_pdb(
         (obj,) = render.find(objects, kind)
         assert _exists(controlplane, obj, namespace)
     assert len(render.find(objects, "Deployment")) == 2
+    # The API server kept the image volume holding the vendor PKCS#11 module (a disabled
+    # feature gate would drop the field silently and leave a volume with no source).
+    stored = json.loads(
+        controlplane.kubectl(
+            "get", "deployment", f"{release}-padlock", "-n", namespace, "-o", "json"
+        ).stdout
+    )
+    volumes = {v["name"]: v for v in stored["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["hsm-module"]["image"]["reference"].endswith("/vendor/hsm-client:7.4")
 
 
 def test_api_server_refuses_a_cluster_issuer_the_crd_rules_forbid(

@@ -76,8 +76,8 @@ workload template, so `helm template` and `helm install` both stop here.
 {{- if and (eq .Values.hsm.type "pkcs11") (not .Values.hsm.pkcs11.module) }}
 {{- fail "hsm.pkcs11.module: set the absolute path of the PKCS#11 module inside the container when hsm.type=pkcs11" }}
 {{- end }}
-{{- if and (include "padlock.ocspSeparate" .) (eq .Values.hsm.type "softhsm") }}
-{{- fail "ocsp: with ledger.type=postgres the responder runs as its own Deployment and needs an HSM every replica can reach; SoftHSM's token is one PVC in the CA pod. Use hsm.type=pkcs11, or set ocsp.inCAPod=true" }}
+{{- if and (include "padlock.ocspSeparate" .) .Values.ocsp.sign (eq .Values.hsm.type "softhsm") }}
+{{- fail "ocsp.sign: with ledger.type=postgres the responder runs as its own Deployment, and signing on demand needs an HSM every replica can reach; SoftHSM's token is one PVC in the CA pod. Use hsm.type=pkcs11, set ocsp.inCAPod=true, or leave ocsp.sign=false" }}
 {{- end }}
 {{- if and .Values.ocsp.autoscaling.enabled (gt (int .Values.ocsp.autoscaling.minReplicas) (int .Values.ocsp.autoscaling.maxReplicas)) }}
 {{- fail (printf "ocsp.autoscaling: minReplicas (%d) is greater than maxReplicas (%d)" (int .Values.ocsp.autoscaling.minReplicas) (int .Values.ocsp.autoscaling.maxReplicas)) }}
@@ -101,7 +101,7 @@ The CA config, exactly the format of operator/padlock/ca/config.py (CAConfig.to_
 */}}
 {{- define "padlock.caConfig" -}}
 {{- $urls := dict "ocsp" (include "padlock.ocspURL" .) "crl_base" (default (printf "%s/crl" (include "padlock.ocspURL" .)) .Values.ca.urls.crlBase) }}
-{{- with .Values.ca.urls.caIssuers }}{{ $_ := set $urls "ca_issuers" . }}{{ end }}
+{{- $_ := set $urls "ca_issuers" (default (printf "%s/ca.crt" (include "padlock.ocspURL" .)) .Values.ca.urls.caIssuers) }}
 {{- $ledger := dict }}
 {{- if eq .Values.ledger.type "sqlite" }}
 {{- $_ := set $ledger "url" (printf "sqlite:///%s/ledger.db" (include "padlock.path.sqlite" .)) }}
@@ -168,8 +168,8 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Volumes every process that reads ca.yaml needs: config, chain, PIN, HSM, ledger. */}}
-{{- define "padlock.caVolumes" -}}
+{{/* Volumes every process that reads ca.yaml needs: config, chain, ledger URL. */}}
+{{- define "padlock.baseVolumes" -}}
 - name: config
   configMap:
     name: {{ include "padlock.configName" . }}
@@ -177,6 +177,19 @@ seccompProfile:
   # The whole ConfigMap: chain.pem and the OCSP responder certificate ocsp.pem beside it.
   configMap:
     name: {{ .Values.ca.chain.configMap }}
+{{- if eq .Values.ledger.type "postgres" }}
+- name: ledger-url
+  secret:
+    secretName: {{ .Values.ledger.postgres.urlSecret.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.ledger.postgres.urlSecret.key }}
+        path: {{ .Values.ledger.postgres.urlSecret.key }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes of a process that opens the HSM: the PIN and, for pkcs11, the module. */}}
+{{- define "padlock.hsmVolumes" -}}
 - name: hsm-pin
   secret:
     secretName: {{ .Values.hsm.pinSecret.name }}
@@ -193,29 +206,31 @@ seccompProfile:
 {{ toYaml . }}
 {{- end }}
 {{- end }}
-{{- if eq .Values.ledger.type "postgres" }}
-- name: ledger-url
-  secret:
-    secretName: {{ .Values.ledger.postgres.urlSecret.name }}
-    defaultMode: 0440
-    items:
-      - key: {{ .Values.ledger.postgres.urlSecret.key }}
-        path: {{ .Values.ledger.postgres.urlSecret.key }}
-{{- end }}
 {{- end }}
 
-{{- define "padlock.caVolumeMounts" -}}
+{{- define "padlock.baseVolumeMounts" -}}
 - name: config
   mountPath: {{ include "padlock.path.config" . }}
   readOnly: true
 - name: chain
   mountPath: {{ include "padlock.path.chain" . }}
   readOnly: true
+- name: tmp
+  mountPath: /tmp
+{{- if eq .Values.ledger.type "sqlite" }}
+- name: ledger
+  mountPath: {{ include "padlock.path.sqlite" . }}
+{{- else }}
+- name: ledger-url
+  mountPath: {{ include "padlock.path.ledgerUrl" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "padlock.hsmVolumeMounts" -}}
 - name: hsm-pin
   mountPath: {{ include "padlock.path.pin" . }}
   readOnly: true
-- name: tmp
-  mountPath: /tmp
 {{- if eq .Values.hsm.type "softhsm" }}
 - name: softhsm-tokens
   mountPath: {{ include "padlock.path.tokens" . }}
@@ -229,16 +244,9 @@ seccompProfile:
 {{ toYaml . }}
 {{- end }}
 {{- end }}
-{{- if eq .Values.ledger.type "sqlite" }}
-- name: ledger
-  mountPath: {{ include "padlock.path.sqlite" . }}
-{{- else }}
-- name: ledger-url
-  mountPath: {{ include "padlock.path.ledgerUrl" . }}
-  readOnly: true
-{{- end }}
 {{- end }}
 
+{{/* Environment of a process that opens the HSM. */}}
 {{- define "padlock.caEnv" -}}
 {{- if eq .Values.hsm.type "softhsm" }}
 - name: SOFTHSM2_CONF

@@ -1,10 +1,11 @@
 {{/*
 The OCSP/CRL responder container (`padlock ocsp serve`), used in the CA pod (SQLite) and in
-its own Deployment (PostgreSQL). It reads the same ca.yaml as the CA: ledger, chain and the
-delegated responder key (RFC 6960 §4.2.2.2) in the HSM.
+its own Deployment (PostgreSQL). It reads the same ca.yaml as the CA: ledger and chain, and
+with ocsp.sign the delegated responder key (RFC 6960 §4.2.2.2) in the HSM; without it, it
+holds no key and serves the responses the CA pre-signed.
 */}}
 {{- define "padlock.ocspContainer" -}}
-{{- $caEnv := include "padlock.caEnv" . | trim -}}
+{{- $caEnv := ternary (include "padlock.caEnv" . | trim) "" .Values.ocsp.sign -}}
 - name: ocsp
   image: {{ include "padlock.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
@@ -13,8 +14,15 @@ delegated responder key (RFC 6960 §4.2.2.2) in the HSM.
     - serve
     - --config
     - {{ include "padlock.path.caYaml" . }}
+    - --host
+    - "0.0.0.0"
     - --port
     - {{ .Values.ocsp.port | quote }}
+    - --workers
+    - {{ .Values.ocsp.workers | quote }}
+    {{- if .Values.ocsp.sign }}
+    - --sign
+    {{- end }}
     {{- with .Values.ocsp.extraArgs }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -27,11 +35,13 @@ delegated responder key (RFC 6960 §4.2.2.2) in the HSM.
       containerPort: {{ .Values.ocsp.port }}
       protocol: TCP
   readinessProbe:
-    tcpSocket:
+    httpGet:
+      path: /healthz
       port: http
     periodSeconds: 10
   livenessProbe:
-    tcpSocket:
+    httpGet:
+      path: /healthz
       port: http
     initialDelaySeconds: 30
     periodSeconds: 20
@@ -40,5 +50,8 @@ delegated responder key (RFC 6960 §4.2.2.2) in the HSM.
   resources:
     {{- toYaml .Values.ocsp.resources | nindent 4 }}
   volumeMounts:
-    {{- include "padlock.caVolumeMounts" . | nindent 4 }}
+    {{- include "padlock.baseVolumeMounts" . | nindent 4 }}
+    {{- if .Values.ocsp.sign }}
+    {{- include "padlock.hsmVolumeMounts" . | nindent 4 }}
+    {{- end }}
 {{- end }}

@@ -25,11 +25,6 @@ def _parse(args: list[str]) -> Any:
         pytest.fail(f"padlock rejects the chart's args {args}: exit {exc.code}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="padlock.cli.operator is not in padlock.cli._COMMAND_MODULES yet: "
-    "`padlock operator` is an invalid choice (remove this marker once it is registered)",
-)
 @pytest.mark.parametrize("verbose", [False, True])
 def test_operator_args_parse(verbose: bool) -> None:
     objects = render.template(sets=[f"operator.verbose={str(verbose).lower()}"])
@@ -44,8 +39,12 @@ def test_ca_serve_args_parse(default_objects: list[dict[str, Any]]) -> None:
     assert str(ns.config) == "/etc/padlock/config/ca.yaml"
 
 
-@pytest.mark.xfail(strict=True, reason="`padlock ocsp serve` is a later issue")
 def test_ocsp_serve_args_parse(default_objects: list[dict[str, Any]]) -> None:
     ns = _parse(_containers(default_objects)["ocsp"])
     assert str(ns.config) == "/etc/padlock/config/ca.yaml"
-    assert ns.port == 8080
+    assert (ns.host, ns.port, ns.workers, ns.sign) == ("0.0.0.0", 8080, 1, False)
+
+
+def test_signing_responder_args_parse(production_objects: list[dict[str, Any]]) -> None:
+    ns = _parse(_containers(production_objects)["ocsp"])
+    assert (ns.workers, ns.sign) == (2, True)

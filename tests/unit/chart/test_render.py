@@ -71,6 +71,7 @@ def test_default_ca_yaml_loads_with_padlock_ca_config(
     assert loaded.ledger.url == "sqlite:////var/lib/padlock/ledger/ledger.db"
     assert loaded.urls.ocsp == "http://padlock-ocsp.pki.svc"
     assert loaded.urls.crl_base == "http://padlock-ocsp.pki.svc/crl"
+    assert loaded.urls.ca_issuers == "http://padlock-ocsp.pki.svc/ca.crt"
 
 
 @pytest.mark.xfail(
@@ -112,6 +113,17 @@ def test_operator_pod_is_one_replica_recreated(default_objects: list[dict[str, A
     assert names == ["operator", "ca", "ocsp"]
 
 
+def test_keyless_responder_in_the_ca_pod_mounts_no_hsm(
+    default_objects: list[dict[str, Any]],
+) -> None:
+    pod = render.one(default_objects, "Deployment", "padlock")["spec"]["template"]["spec"]
+    (ocsp,) = [c for c in pod["containers"] if c["name"] == "ocsp"]
+    mounts = {m["name"] for m in ocsp["volumeMounts"]}
+    assert mounts == {"config", "chain", "tmp", "ledger"}
+    assert "--sign" not in ocsp["args"]
+    assert ocsp["args"][ocsp["args"].index("--host") + 1] == "0.0.0.0"
+
+
 def test_operator_and_ca_share_only_the_socket_volume(
     default_objects: list[dict[str, Any]],
 ) -> None:
@@ -141,7 +153,7 @@ def test_external_hsm_is_mounted_and_named(production_objects: list[dict[str, An
     for deployment, container in (("padlock", "ca"), ("padlock-ocsp", "ocsp")):
         pod = render.one(production_objects, "Deployment", deployment)["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes["hsm-module"]["hostPath"]["path"] == "/opt/vendor-hsm"
+        assert volumes["hsm-module"]["image"]["reference"].endswith("/vendor/hsm-client:7.4")
         assert "softhsm-tokens" not in volumes
         (c,) = [c for c in pod["containers"] if c["name"] == container]
         mounts = {m["mountPath"] for m in c["volumeMounts"]}

@@ -46,9 +46,9 @@ WRONG_VALUES = [
         "hsm.pkcs11.module: set the absolute path of the PKCS#11 module",
     ),
     (
-        "postgres with SoftHSM",
-        ["ledger.type=postgres"],
-        "SoftHSM's token is one PVC in the CA pod. Use hsm.type=pkcs11, or set ocsp.inCAPod=true",
+        "responder signing on demand in its own Deployment with SoftHSM",
+        ["ledger.type=postgres", "ocsp.sign=true"],
+        "SoftHSM's token is one PVC in the CA pod. Use hsm.type=pkcs11, set ocsp.inCAPod=true",
     ),
     (
         "HPA bounds",
@@ -73,8 +73,18 @@ def test_wrong_value_fails_with_a_message_naming_it(sets: list[str], message: st
 
 
 def test_postgres_with_softhsm_works_when_the_responder_stays_in_the_ca_pod() -> None:
-    objects = render.template(sets=["ledger.type=postgres", "ocsp.inCAPod=true"])
+    objects = render.template(sets=["ledger.type=postgres", "ocsp.inCAPod=true", "ocsp.sign=true"])
     assert render.find(objects, "Deployment", "padlock-ocsp") == []
+
+
+def test_postgres_with_softhsm_runs_a_keyless_responder_deployment() -> None:
+    """Without ocsp.sign the responder holds no key, so its own Deployment needs no HSM."""
+    objects = render.template(sets=["ledger.type=postgres"])
+    pod = render.one(objects, "Deployment", "padlock-ocsp")["spec"]["template"]["spec"]
+    assert {v["name"] for v in pod["volumes"]} == {"tmp", "config", "chain", "ledger-url"}
+    (container,) = pod["containers"]
+    assert "--sign" not in container["args"]
+    assert "env" not in container
 
 
 def test_every_default_value_is_described_by_the_schema() -> None:
