@@ -227,6 +227,11 @@ def _spawn(
     )
     log.close()
     _pid_file(base, name).write_text(f"{proc.pid}\n")
+    # Until the child has exec'd timeout(1), /proc shows Python's command line and _alive()
+    # would call it dead: wait for the exec (or an early exit) before anyone looks.
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline and not _alive(proc.pid, name):
+        time.sleep(0.01)
     return proc.pid
 
 
