@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,7 +230,7 @@ def main() -> None:
         directory.chmod(0o755)  # nginx workers run as an unprivileged user
         config, request, response = make_ca(directory)
         (directory / "response.der").write_bytes(response)
-        get_path = "/" + urllib.request.quote(base64.b64encode(request).decode(), safe="")
+        get_path = "/" + urllib.parse.quote(base64.b64encode(request).decode(), safe="")
 
         port = free_port()
         args = [PADLOCK, "ocsp", "serve", "--config", str(config), "--port", str(port)]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -147,7 +148,7 @@ def ocsp_request(
 
 def get_path(request_der: bytes) -> str:
     """RFC 6960 §A.1 GET path: url-encoded base64 of the DER request."""
-    return "/" + urllib.request.quote(base64.b64encode(request_der).decode(), safe="")
+    return "/" + urllib.parse.quote(base64.b64encode(request_der).decode(), safe="")
 
 
 async def run(*args: str) -> subprocess.CompletedProcess[str]:

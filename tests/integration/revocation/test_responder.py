@@ -18,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp as c_ocsp
 
+from padlock.ledger import ledger as ledger_mod
+from padlock.ledger import records
 from padlock.pki import der
 from padlock.services.ocsp import http as ocsp_http
 from padlock.services.ocsp import server
@@ -222,3 +224,61 @@ async def test_signing_responder_echoes_nonce_and_answers_multi_sha256_and_unkno
                 (leaf.serial_number, c_ocsp.OCSPCertStatus.GOOD),
                 (12345, c_ocsp.OCSPCertStatus.UNKNOWN),
             ]
+
+
+async def test_pipelined_requests_are_answered_in_order_when_the_first_needs_the_ledger(
+    issued: tuple[helpers.RevocationCA, x509.Certificate, ocsp_http.Site],
+) -> None:
+    ca, leaf, _site = issued
+    known = helpers.get_path(helpers.ocsp_request(leaf, ca.setup.intermediate))
+    # A serial of this issuer that is not in memory: looked up in the ledger (slow path).
+    cert_id = c_ocsp.load_der_ocsp_request(helpers.ocsp_request(leaf, ca.setup.intermediate))
+    unknown = der.sequence(der.sequence(der.sequence(der.sequence(der.sequence(
+        der.sequence(der.encode_oid("1.3.14.3.2.26"), der.tlv(der.NULL, b"")),
+        der.octet_string(cert_id.issuer_name_hash),
+        der.octet_string(cert_id.issuer_key_hash),
+        der.integer(777),
+    )))))  # fmt: skip
+    requests = b"".join(
+        f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode()
+        for path, extra in (
+            (helpers.get_path(unknown), ""),
+            (known, ""),
+            (known, "Connection: close\r\n"),
+        )
+    )
+    reply = await raw_exchange(ca.port, requests)
+    bodies = []
+    rest = reply
+    while rest:
+        head, _, rest = rest.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        bodies.append(rest[:length])
+        rest = rest[length:]
+    assert [status_of(b) for b in bodies] == [
+        Status.UNAUTHORIZED,  # RFC 5019 §2.2.3: no pre-produced response for serial 777
+        Status.SUCCESSFUL,
+        Status.SUCCESSFUL,
+    ]
+
+
+async def test_good_response_left_stale_by_a_revocation_is_not_served(
+    issued: tuple[helpers.RevocationCA, x509.Certificate, ocsp_http.Site],
+) -> None:
+    ca, leaf, site = issued
+    request = helpers.ocsp_request(leaf, ca.setup.intermediate)
+    # Revoke behind the CA's back (as if it stopped before re-signing): the cached response
+    # still says good, and the keyless responder must not serve it once it knows.
+    with ledger_mod.Ledger(ca.setup.config.ledger.url, migrate=False) as ledger:
+        ca_id = site.store.ca_id
+        ledger.revoke(ca_id, leaf.serial_number, 1, "test")
+        cached = ledger.get_ocsp_response(ca_id, leaf.serial_number)
+        assert cached is not None and cached.status is records.Status.GOOD
+    for _ in range(50):
+        _status, _headers, answer = await helpers.http_post(ca, request)
+        if status_of(answer) is not Status.SUCCESSFUL:
+            break
+        await asyncio.sleep(0.1)
+    assert status_of(answer) is Status.TRY_LATER
+    _status, _headers, text = await helpers.http_get(ca, "/metrics")
+    assert b'padlock_ocsp_requests_total{status="tryLater"}' in text
