@@ -10,6 +10,9 @@ concurrent clients:
   `LINT_PROCESSES` worker processes;
 - lint off: structural checks only.
 
+Every issuance also runs the pipeline's after-issue hook that `padlock ca serve` installs:
+pre-signing the certificate's "good" OCSP response in the HSM and storing it in the ledger.
+
 CSRs (P-256) are generated before the clock starts. Every request has its own idempotency
 key, and the rate limit is lifted. Each cell runs for BENCH_SECONDS (default 5) seconds. The
 raw SoftHSM signing rate (ECDSA P-256 over a TBS-sized message, one thread) is measured in the
@@ -265,7 +268,8 @@ def main() -> int:
     print(
         f"`padlock ca serve` in its own process, SQLite ledger (WAL, synchronous=FULL), "
         f"SoftHSM P-256 intermediate, P-256 CSRs, {SECONDS:g} s per cell, "
-        f"pkilint in {LINT_PROCESSES} processes when lint is on; "
+        f"pkilint in {LINT_PROCESSES} processes when lint is on; every issuance also "
+        f"pre-signs its OCSP response (HSM) and stores it (a second ledger write); "
         f"{os.cpu_count()} cores shared by client, server and linters; "
         f"load average at start {load_before:.2f}.\n"
     )
