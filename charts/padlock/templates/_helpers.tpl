@@ -265,3 +265,8 @@ seccompProfile:
 {{- $n := trimSuffix $unit . }}
 {{- mul (int $n) (get $units $unit) }}
 {{- end }}
+
+{{/* A probe for the CA sidecar: its unix socket accepts a connection (no shell in the image). */}}
+{{- define "padlock.caSocketProbe" -}}
+["python", "-c", "import socket; socket.socket(socket.AF_UNIX).connect({{ include "padlock.path.socket" . | squote }})"]
+{{- end }}

@@ -106,6 +106,17 @@ def one(objects: Iterable[Mapping[str, Any]], kind: str, name: str | None = None
     return found[0]
 
 
+def container(pod_spec: Mapping[str, Any], name: str) -> Any:
+    """A container of a pod spec by name, regular or init (the CA is a native sidecar)."""
+    found = [
+        c
+        for c in [*pod_spec.get("initContainers", []), *pod_spec["containers"]]
+        if c["name"] == name
+    ]
+    assert len(found) == 1, f"expected one container {name}, got {len(found)}"
+    return found[0]
+
+
 @functools.cache
 def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> openAPIV3Schema of every version in crds/*.yaml."""

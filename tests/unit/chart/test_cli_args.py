@@ -13,8 +13,10 @@ from tests.unit.chart import render
 def _containers(objects: list[dict[str, Any]]) -> dict[str, list[str]]:
     out = {}
     for o in render.find(objects, "Deployment"):
-        for c in o["spec"]["template"]["spec"]["containers"]:
-            out[c["name"]] = c["args"]
+        pod = o["spec"]["template"]["spec"]
+        for c in [*pod.get("initContainers", []), *pod["containers"]]:
+            if "args" in c:
+                out[c["name"]] = c["args"]
     return out
 
 

@@ -91,7 +91,7 @@ def test_ca_yaml_paths_are_the_mounted_paths(default_objects: list[dict[str, Any
     """Every file ca.yaml names is inside a volume mounted into the CA container."""
     ca = _ca_yaml(default_objects)
     pod = render.one(default_objects, "Deployment", "padlock")["spec"]["template"]["spec"]
-    (container,) = [c for c in pod["containers"] if c["name"] == "ca"]
+    container = render.container(pod, "ca")
     mounts = [m["mountPath"] for m in container["volumeMounts"]]
     files = [
         ca["chain_file"],
@@ -109,15 +109,20 @@ def test_operator_pod_is_one_replica_recreated(default_objects: list[dict[str, A
     spec = render.one(default_objects, "Deployment", "padlock")["spec"]
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
-    names = [c["name"] for c in spec["template"]["spec"]["containers"]]
-    assert names == ["operator", "ca", "ocsp"]
+    pod = spec["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["operator", "ocsp"]
+    # The CA is a native sidecar: started (socket answering) before the others, stopped last.
+    assert [c["name"] for c in pod["initContainers"]] == ["seed-softhsm-token", "ca"]
+    ca = render.container(pod, "ca")
+    assert ca["restartPolicy"] == "Always"
+    assert "/run/padlock/ca.sock" in ca["startupProbe"]["exec"]["command"][-1]
 
 
 def test_keyless_responder_in_the_ca_pod_mounts_no_hsm(
     default_objects: list[dict[str, Any]],
 ) -> None:
     pod = render.one(default_objects, "Deployment", "padlock")["spec"]["template"]["spec"]
-    (ocsp,) = [c for c in pod["containers"] if c["name"] == "ocsp"]
+    ocsp = render.container(pod, "ocsp")
     mounts = {m["name"] for m in ocsp["volumeMounts"]}
     assert mounts == {"config", "chain", "tmp", "ledger"}
     assert "--sign" not in ocsp["args"]
@@ -129,7 +134,7 @@ def test_operator_and_ca_share_only_the_socket_volume(
 ) -> None:
     """The operator container mounts no HSM, PIN, token or ledger volume: only the socket."""
     pod = render.one(default_objects, "Deployment", "padlock")["spec"]["template"]["spec"]
-    (operator,) = [c for c in pod["containers"] if c["name"] == "operator"]
+    operator = render.container(pod, "operator")
     assert sorted(m["name"] for m in operator["volumeMounts"]) == ["ca-socket", "tmp"]
     assert "--ca-socket" in operator["args"]
 
@@ -144,7 +149,8 @@ def test_postgres_moves_the_responder_to_its_own_scaled_deployment(
     assert hpa["spec"]["minReplicas"] == 3
     assert render.one(production_objects, "PodDisruptionBudget", "padlock-ocsp")
     ca_pod = render.one(production_objects, "Deployment", "padlock")["spec"]["template"]
-    assert [c["name"] for c in ca_pod["spec"]["containers"]] == ["operator", "ca"]
+    assert [c["name"] for c in ca_pod["spec"]["containers"]] == ["operator"]
+    assert [c["name"] for c in ca_pod["spec"]["initContainers"]] == ["ca"]
     svc = render.one(production_objects, "Service", "padlock-ocsp")
     assert svc["spec"]["selector"] == ocsp["spec"]["selector"]["matchLabels"]
 
@@ -155,7 +161,7 @@ def test_external_hsm_is_mounted_and_named(production_objects: list[dict[str, An
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["hsm-module"]["image"]["reference"].endswith("/vendor/hsm-client:7.4")
         assert "softhsm-tokens" not in volumes
-        (c,) = [c for c in pod["containers"] if c["name"] == container]
+        c = render.container(pod, container)
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
         assert {"/opt/vendor-hsm", "/etc/vendor-hsm"} <= mounts
         env = {e["name"] for e in c["env"]}

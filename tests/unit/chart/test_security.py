@@ -113,8 +113,7 @@ def test_network_policy_opens_only_ocsp_and_metrics_on_the_ca_pod(
     # Every opened name is a declared container port; the CA container declares none.
     declared = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
     assert set(opened) <= declared
-    (ca,) = [c for c in pod["spec"]["containers"] if c["name"] == "ca"]
-    assert "ports" not in ca
+    assert "ports" not in render.container(pod["spec"], "ca")
 
 
 def test_metrics_peers_restrict_scraping(production_objects: list[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from tests.unit.chart import render
 @pytest.fixture(scope="module")
 def seed_command(default_objects: list[dict[str, Any]]) -> list[str]:
     pod = render.one(default_objects, "Deployment", "padlock")["spec"]["template"]["spec"]
-    (init,) = pod["initContainers"]
+    init = render.container(pod, "seed-softhsm-token")
     assert init["command"][:2] == ["python", "-c"]
     return list(init["command"])
 
