@@ -143,6 +143,12 @@ class Ledger:
             )
             return ca_id
 
+    def find_ca(self, certificate: x509.Certificate) -> int | None:
+        """The id of the CA with this certificate's public key, if registered (read only: the
+        OCSP responder looks its CA up without registering it)."""
+        with self._read() as connection:
+            return issuance.find_ca_by_key(connection, issuance.public_key_sha256(certificate))
+
     def get_ca(self, ca_id: int) -> records.CARecord:
         with self._read() as connection:
             return issuance.get_ca(connection, ca_id)

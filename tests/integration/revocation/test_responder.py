@@ -282,3 +282,14 @@ async def test_good_response_left_stale_by_a_revocation_is_not_served(
     assert status_of(answer) is Status.TRY_LATER
     _status, _headers, text = await helpers.http_get(ca, "/metrics")
     assert b'padlock_ocsp_requests_total{status="tryLater"}' in text
+
+
+async def test_responder_refuses_to_start_before_the_ca_registered_itself(
+    make_ca: MakeCA,
+) -> None:
+    ca = helpers.make_revocation_ca(make_ca)
+    config = str(ca.setup.config_path)
+    port = str(helpers.free_port())
+    result = await helpers.run(helpers.PADLOCK, "ocsp", "serve", "--config", config, "--port", port)
+    assert result.returncode == 2
+    assert "padlock ocsp serve cannot start" in result.stderr

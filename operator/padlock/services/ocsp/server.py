@@ -28,6 +28,7 @@ import signal
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 
+import sqlalchemy.exc
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -35,8 +36,8 @@ from padlock.ca import authority as authority_mod
 from padlock.ca import config as ca_config
 from padlock.ca import hsm, ocsp_signing, publication
 from padlock.keys import base as keys_base
+from padlock.ledger import errors as ledger_errors
 from padlock.ledger import ledger as ledger_mod
-from padlock.ledger import records
 from padlock.pki import ocsp
 from padlock.services.ocsp import http
 from padlock.services.ocsp import responder as responder_mod
@@ -87,13 +88,13 @@ async def open_site(
         )
         _root, intermediates = authority_mod.load_chain(config.chain_file)
         issuer = intermediates[0]
-        # Idempotent by public key: only reads once the CA has registered itself.
-        ca_id = await loop.run_in_executor(
-            executor,
-            lambda: ledger.register_ca(
-                issuer, ca_type=records.CAType.INTERMEDIATE, actor="padlock-ocsp"
-            ),
-        )
+        # Read only: the CA registers itself (`padlock ca serve`); the responder only looks.
+        ca_id = await loop.run_in_executor(executor, ledger.find_ca, issuer)
+        if ca_id is None:
+            raise ValueError(
+                f"the ledger {ledger.url} has no CA {issuer.subject.rfc4514_string()}: "
+                "start `padlock ca serve` with this config once first"
+            )
         store = store_mod.ResponseStore(ledger, ca_id, reload_interval=opts.reload_interval)
         await loop.run_in_executor(executor, store.poll)
         signer = None
@@ -184,7 +185,8 @@ async def serve(
             async with server:
                 await stop.wait()
                 log.info("shutting down")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ledger_errors.LedgerError, sqlalchemy.exc.SQLAlchemyError) as exc:
+        # Start-up failures: unreadable chain, ledger unreachable or not migrated, port taken.
         log.error("padlock ocsp serve cannot start: %s", exc)
         return 2
     return 0

@@ -138,7 +138,14 @@ class ResponseStore:
     def _reload(self) -> None:
         started = time.perf_counter()
         revocations = self.ledger.revoked_since(self.ca_id, 0)
-        responses = {e.serial: _response(e) for e in self.ledger.ocsp_responses(self.ca_id)}
+        now = datetime.datetime.now(datetime.UTC)
+        # Responses past nextUpdate are never served (the CA stops refreshing them once the
+        # certificate expires); leaving them out bounds memory to the unexpired certificates.
+        responses = {
+            e.serial: _response(e)
+            for e in self.ledger.ocsp_responses(self.ca_id)
+            if e.next_update > now
+        }
         self.revoked = {r.serial: r for r in revocations}
         if revocations:
             self._cursor = max(self._cursor, revocations[-1].revocation_id)
