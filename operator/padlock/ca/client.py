@@ -17,8 +17,9 @@ Errors are sorted the way kopf wants them (cert-manager does the same):
 Wire format (padlock.services.ca_http documents the server side):
 `POST /v1/sign` `{"csr", "profile", "lifetime_seconds", "idempotency_key", "requester"}` →
 `{"certificate", "chain", "serial"}`; `POST /v1/revoke` `{"serial", "reason", "requester"}` →
-`{"serial", "reason", "revoked_at"}`; `GET /v1/ca` → `{"name", "chain", "root", "ocsp_url",
-"crl_url"}`; errors are `{"error": "<code>", "message": "..."}`.
+`{"serial", "reason", "revoked_at"}`; `POST /v1/revoke-all` `{"reason", "requester"}` →
+`{"revoked": [{"serial", "reason", "revoked_at"}, ...]}`; `GET /v1/ca` → `{"name", "chain",
+"root", "ocsp_url", "crl_url"}`; errors are `{"error": "<code>", "message": "..."}`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class RevokeResult:
     serial: str
     reason: str
     revoked_at: str
+
+
+REVOKE_ALL_TIMEOUT = 300.0
+"""Seconds `revoke_all` waits: the CA re-signs one OCSP response and one CRL shard per
+certificate before it answers."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +183,28 @@ class CAClient:
             revoked_at=_field(body, "revoked_at"),
         )
 
+    async def revoke_all(self, reason: str, requester: str) -> tuple[RevokeResult, ...]:
+        """Revoke every certificate of this CA (the intermediate-compromise drill). Answers
+        every revocation recorded for `requester`, in serial order, including those of an
+        earlier identical call: a retry after a timeout gets the same list back."""
+        body = await self._request(
+            "POST",
+            "/v1/revoke-all",
+            {"reason": reason, "requester": requester},
+            seconds=REVOKE_ALL_TIMEOUT,
+        )
+        entries = body.get("revoked")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise CAUnavailable("CA answer lacks the list field 'revoked'")
+        return tuple(
+            RevokeResult(
+                serial=_field(e, "serial"),
+                reason=_field(e, "reason"),
+                revoked_at=_field(e, "revoked_at"),
+            )
+            for e in entries
+        )
+
     async def info(self) -> CAInfo:
         """The CA's name, chain, root and revocation URLs."""
         body = await self._request("GET", "/v1/ca", None)
@@ -214,12 +242,20 @@ class CAClient:
         return self._session
 
     async def _request(
-        self, method: str, path: str, payload: dict[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        *,
+        seconds: float | None = None,
     ) -> dict[str, Any]:
         where = str(self._socket_path) if self._socket_path is not None else self._base_url
         session = self._get_session()
+        limit = self._timeout if seconds is None else aiohttp.ClientTimeout(total=seconds)
         try:
-            async with session.request(method, self._base_url + path, json=payload) as resp:
+            async with session.request(
+                method, self._base_url + path, json=payload, timeout=limit
+            ) as resp:
                 text = await resp.text()
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")

@@ -1,10 +1,10 @@
 """Revocation, minimal for now: record one revocation in the ledger, with its audit event.
 
-Called by `padlock.services.ca_http` for `POST /v1/revoke` (the operator's RevocationRequest
-controller). The ledger writes the revocation and its audit row in one transaction; revoking
-twice returns the first record. After the commit, `after_revoke` hooks run (the CA service
-registers `padlock.ca.publication`: re-sign the OCSP response, regenerate the CRL shard); a
-hook failure is logged, never undoes the revocation.
+Called by `padlock.services.ca_http` for `POST /v1/revoke` and `POST /v1/revoke-all` (the
+operator's RevocationRequest controller). The ledger writes the revocation and its audit row
+in one transaction; revoking twice returns the first record. After the commit, `after_revoke`
+hooks run (the CA service registers `padlock.ca.publication`: re-sign the OCSP response,
+regenerate the CRL shard); a hook failure is logged, never undoes the revocation.
 """
 
 from __future__ import annotations
@@ -113,3 +113,39 @@ class Revoker:
             reason=RevocationReason.from_code(record.reason_code),
             revoked_at=record.revoked_at,
         )
+
+    async def revoke_all(self, reason: RevocationReason, requester: str) -> list[Revoked]:
+        """Revoke every certificate of this CA not yet revoked (the issuer-wide drill), in one
+        ledger transaction; the after-revoke hooks then run for each new revocation.
+
+        Answers every revocation recorded for `requester`, in serial order, the earlier ones
+        included: a repeated request (a retry after a timeout) gets the same list back and
+        revokes nothing new, except what the CA issued in between."""
+        if not requester:
+            raise errors.BadRequest("a revocation needs the requester", code="missing-field")
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.ledger.revoke_all, self.ca_id, reason.code, requester)
+        try:
+            new = await loop.run_in_executor(self.executor, call)
+            every = await loop.run_in_executor(
+                self.executor, self.ledger.revoked_since, self.ca_id, 0
+            )
+        except ledger_errors.LedgerError:
+            raise
+        except Exception as exc:  # driver errors: connection lost, disk full
+            raise errors.LedgerUnavailable(f"the ledger is unavailable: {exc}") from None
+        for record in new:
+            for hook in self.after_revoke:
+                try:
+                    await hook(record.serial)
+                except Exception:
+                    log.exception("after-revoke hook %r failed for %x", hook, record.serial)
+        mine = sorted((r for r in every if r.requested_by == requester), key=lambda r: r.serial)
+        return [
+            Revoked(
+                serial=r.serial,
+                reason=RevocationReason.from_code(r.reason_code),
+                revoked_at=r.revoked_at,
+            )
+            for r in mine
+        ]

@@ -135,6 +135,36 @@ async def revoke(request: web.Request) -> web.Response:
     )
 
 
+_REVOKE_ALL_FIELDS: Mapping[str, type] = {"reason": str, "requester": str}
+
+
+async def revoke_all(request: web.Request) -> web.Response:
+    """`POST /v1/revoke-all`: revoke every certificate of this CA (the intermediate-compromise
+    drill); answers every revocation this requester recorded, so a retry gets the same list."""
+    ca = request.app[state.CA]
+    body: dict[str, Any] | None = None
+    try:
+        body = await _read_json(request, _REVOKE_ALL_FIELDS)
+        reason = revocation.parse_reason(body["reason"])
+    except errors.BadRequest as exc:
+        await ca.pipeline.audit_refusal(_requester_hint(body), exc.code, exc.message)
+        raise
+    revoked = await ca.revoker.revoke_all(reason, body["requester"])
+    metrics.CA_REQUESTS.labels("revoke-all", "ok").inc()
+    return web.json_response(
+        {
+            "revoked": [
+                {
+                    "serial": serials.serial_hex(r.serial),
+                    "reason": r.reason.value,
+                    "revoked_at": r.revoked_at.isoformat(),
+                }
+                for r in revoked
+            ]
+        }
+    )
+
+
 async def ca_info(request: web.Request) -> web.Response:
     """`GET /v1/ca`: the issuing chain, the root, and where revocation status is published."""
     ca = request.app[state.CA]
