@@ -29,6 +29,7 @@ import email.utils
 import logging
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
@@ -187,12 +188,18 @@ class Site:
         return response(200, answer.der, _OCSP, date, _NO_STORE, close=close)
 
     def ocsp(
-        self, key: bytes, der: bytes | None, if_none_match: bytes | None, close: bool
+        self,
+        key: bytes,
+        load: Callable[[], bytes | None],
+        if_none_match: bytes | None,
+        close: bool,
     ) -> bytes | asyncio.Task[bytes]:
-        """Answer an OCSP request (`der` None: undecodable); the bytes or a task for them."""
+        """Answer an OCSP request; `key` identifies it (method + path or body), `load()` gives
+        its DER (None: undecodable) and runs only when the answer is not cached."""
         cached = self._cached(key)
         if cached is not None:
             return self.ocsp_http(cached, if_none_match, close)
+        der = load()
         if der is None:
             return self.ocsp_http(responder_mod.MALFORMED, None, close)
         decided = self.responder.decide(der)
@@ -224,7 +231,7 @@ class Site:
         # Last: with the OCSP URL at "/", every other path is a candidate request.
         if path.startswith(self.ocsp_prefix) and len(path) > len(self.ocsp_prefix):
             encoded = path[len(self.ocsp_prefix) :]
-            return self.ocsp(b"G" + encoded, _decode_get(encoded), if_none_match, close)
+            return self.ocsp(b"G" + encoded, lambda: _decode_get(encoded), if_none_match, close)
         return response(404, b"not found\n", b"text/plain", date, close=close)
 
     def crl(self, name: bytes, if_none_match: bytes | None, close: bool) -> bytes:
@@ -356,7 +363,7 @@ class HttpProtocol(asyncio.Protocol):
             item = self.site.get(path, self._if_none_match, close)
         elif method == b"POST":
             body = b"".join(self._body)
-            item = self.site.ocsp(b"P" + body, body, None, close)
+            item = self.site.ocsp(b"P" + body, lambda: body, None, close)
         else:
             item = response(
                 405,
