@@ -59,6 +59,7 @@ class CrlPublisher:
         self.validity = validity
         self.shards = shards
         self._now = now
+        self._revocation_cursor = 0
 
     def shard_url(self, shard: int) -> str | None:
         base = self.authority.urls.crl_base
@@ -114,6 +115,18 @@ class CrlPublisher:
             metrics.CRL_BYTES.labels(str(shard)).set(len(der))
             log.info("published CRL shard %d number %d (%d entries)", shard, number, len(entries))
         return record
+
+    def publish_new_revocations(self) -> list[records.CrlRecord]:
+        """Regenerate the shards that gained revocations since the last call. The revoke hook
+        already did so at once; this catches what it missed (a failed hook, a CA stopped
+        between the commit and the CRL, an issuer-wide `revoke_all`). The first call covers
+        every revocation, so a restarted CA republishes each shard that has any."""
+        fresh = self.ledger.revoked_since(self.authority.ca_id, self._revocation_cursor)
+        if not fresh:
+            return []
+        published = self.publish({authority_mod.crl_shard(r.serial) for r in fresh})
+        self._revocation_cursor = fresh[-1].revocation_id
+        return published
 
     def publish_due(self, now: datetime.datetime) -> list[records.CrlRecord]:
         """Publish every shard `due(now)` names; the CRLs published."""

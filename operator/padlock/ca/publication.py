@@ -8,7 +8,8 @@ hook list, `after_revoke` in the revoker's, and runs `run_forever()` as a backgr
 - After a revocation: re-sign that certificate's response and regenerate its CRL shard at
   once, before `POST /v1/revoke` answers; a failure is logged and the timer retries.
 - Every `interval` seconds: repair responses still saying good for revoked certificates,
-  re-sign responses past half their validity, regenerate CRLs past two thirds of theirs.
+  regenerate shards with revocations the hook missed, re-sign responses past half their
+  validity, regenerate CRLs past two thirds of theirs.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Publication:
             steps.append(
                 ("refresh OCSP responses", functools.partial(self.presigner.refresh_due, now))
             )
+        steps.append(("regenerate CRLs with new revocations", self.crls.publish_new_revocations))
         steps.append(("refresh CRLs", functools.partial(self.crls.publish_due, now)))
         for name, step in steps:
             try:

@@ -191,3 +191,23 @@ async def test_repair_resigns_a_good_response_left_behind_by_a_revocation(world:
     assert cached_status(world, leaf.serial_number) is c_ocsp.OCSPCertStatus.GOOD
     await world.publication.tick()
     assert cached_status(world, leaf.serial_number) is c_ocsp.OCSPCertStatus.REVOKED
+
+
+async def test_timer_regenerates_the_shard_of_a_revocation_the_hook_missed(world: World) -> None:
+    ca_id = world.authority.ca_id
+    leaf = world.leaves[0]
+    shard = authority_mod.crl_shard(leaf.serial_number)
+    await world.publication.tick()
+    first = world.ledger.get_crl(ca_id, shard)
+    assert first is not None
+    world.ledger.revoke(ca_id, leaf.serial_number, 5, "t")  # no after_revoke hook ran
+    await world.publication.tick()
+    record = world.ledger.get_crl(ca_id, shard)
+    assert record is not None and record.crl_number > first.crl_number
+    revoked = x509.load_der_x509_crl(record.crl_der).get_revoked_certificate_by_serial_number(
+        leaf.serial_number
+    )
+    assert revoked is not None
+    # Nothing new: the next tick leaves the shard alone.
+    await world.publication.tick()
+    assert world.ledger.get_crl(ca_id, shard) == record
