@@ -41,6 +41,7 @@ async def run_async(
     """Run the operator in the current event loop (tests pass flags and a test CA)."""
     import kopf
 
+    import padlock.controllers.main_revocations  # noqa: F401 - registers its handlers
     from padlock.controllers import main  # registers the handlers
     from padlock.controllers import settings as settings_mod
 
