@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from padlock.ca import client, hsm
+from padlock.keys import base as keys_base
 from padlock.services import ca_http
 from tests.fixtures.ca import MakeCA, start_ca
 from tests.integration.ca import helpers
@@ -22,25 +23,52 @@ async def _wait_healthy(ca: client.CAClient, want: bool, seconds: float = 20) ->
     raise AssertionError(f"CA did not become {'healthy' if want else 'unhealthy'}")
 
 
+class Unplugged:
+    """The real token source, with a switch: while `present` is False the token cannot be
+    opened or probed (as when it is pulled out), so the CA stays down until the test says."""
+
+    def __init__(self, source: hsm.TokenKeySource) -> None:
+        self.source = source
+        self.present = True
+
+    def _check(self) -> None:
+        if not self.present:
+            raise keys_base.TokenUnavailableError("token removed (test)")
+
+    def __call__(self) -> keys_base.Signer:
+        self._check()
+        return self.source()
+
+    def probe(self) -> None:
+        self._check()
+        self.source.probe()
+
+    def close(self) -> None:
+        self.source.close()
+
+
 async def test_lost_session_gives_503_and_unhealthy_then_the_ca_reconnects(
     make_ca: MakeCA,
 ) -> None:
     setup = make_ca()
     p11 = setup.config.pkcs11
-    source = hsm.token_opener(p11.module, p11.token_label, p11.pin_file, p11.key_label)
-    # A long retry interval keeps the CA down while we look; then we shorten the wait.
-    options = ca_http.AppOptions(opener=source, hsm_retry_seconds=0.2, hsm_probe_seconds=0.2)
+    token = Unplugged(hsm.token_opener(p11.module, p11.token_label, p11.pin_file, p11.key_label))
+    options = ca_http.AppOptions(opener=token, hsm_retry_seconds=0.1, hsm_probe_seconds=0.1)
     async with start_ca(setup, options) as (ca, _app):
         await ca.sign(helpers.make_csr(), "tls-server", 3600, "ns/h/1", "ns/h")
         certificates = helpers.count(setup, "certificate")
         audit = helpers.count(setup, "audit_event")
-        source.close()  # the session is gone (as after a token removal or library error)
+        token.present = False
+        token.source.close()  # the session is gone, and the token cannot be reopened
         await _wait_healthy(ca, False)
         status, body = await helpers.get_raw(setup.config.listen.socket, "/healthz")  # type: ignore[arg-type]
         assert status == 503
         assert "hsm-unavailable" in body
+        with pytest.raises(client.CAUnavailable, match="503 hsm-unavailable"):
+            await ca.sign(helpers.make_csr(), "tls-server", 3600, "ns/h/2", "ns/h")
+        token.present = True
         await _wait_healthy(ca, True)
-        issued = await ca.sign(helpers.make_csr(), "tls-server", 3600, "ns/h/2", "ns/h")
+        issued = await ca.sign(helpers.make_csr(), "tls-server", 3600, "ns/h/3", "ns/h")
     assert issued.serial
     assert helpers.count(setup, "certificate") == certificates + 1
     assert helpers.count(setup, "audit_event") == audit + 1
