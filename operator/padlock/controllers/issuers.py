@@ -1,7 +1,8 @@
 """Issuer and ClusterIssuer readiness.
 
-Called by the kopf handlers in `padlock.controllers.main` (create, update, resume and a
-5-minute re-check of `ca` issuers) and by the certificate controller (`resolve`).
+Called by the kopf handlers in `padlock.controllers.main` (create, update, resume), by the
+operator's once-a-minute re-check of `ca` issuers, and by the certificate controller
+(`resolve`). No finalizers: deleting an Issuer never waits for the operator.
 
 - `ca: {}`: Ready when the CA sidecar answers `GET /v1/ca` and its chain is valid now
   (each certificate signed by the next, the root by itself, all within their validity).
@@ -11,6 +12,7 @@ Called by the kopf handlers in `padlock.controllers.main` (create, update, resum
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +46,10 @@ async def _assess(deps: Deps, spec: IssuerSpec) -> tuple[bool, str, str, bool]:
         return True, Reason.READY, "self-signed: each certificate is signed by its own key", False
     if spec.acme is not None:
         return False, REASON_ACME_NOT_SUPPORTED, ACME_NOT_SUPPORTED, False
+    return await _assess_ca(deps)
+
+
+async def _assess_ca(deps: Deps) -> tuple[bool, str, str, bool]:
     try:
         info = await deps.ca.info()
     except CARefused as exc:
@@ -118,6 +124,47 @@ async def handle_issuer(deps: Deps, kind: str, body: Mapping[str, Any]) -> None:
         )
     if retry:
         raise kopf.TemporaryError(message, delay=RETRY_UNREACHABLE_SECONDS)
+
+
+async def recheck_ca_issuers(deps: Deps) -> int:
+    """Ask the CA once and update every known `ca` issuer whose readiness changed (the CA
+    sidecar is the same for all of them). Called every minute by the operator; replaces a
+    kopf timer per issuer, which would put a finalizer on every Issuer. Returns how many
+    issuers changed."""
+    states = [s for s in deps.issuers.values() if s.type_name == "ca"]
+    if not states:
+        return 0
+    ready, reason, message, _retry = await _assess_ca(deps)
+    changed = 0
+    for state in states:
+        if (state.ready, state.reason, state.message) == (ready, reason, message):
+            continue
+        key = key_of(state.kind, state.namespace, state.name)
+        deps.issuers[key] = dataclasses.replace(state, ready=ready, reason=reason, message=message)
+        observe.issuer_ready(state.kind, state.namespace, state.name, "True" if ready else "False")
+        body = await objects.get(deps.kube, _resource(state.kind), key[1] or None, state.name)
+        if body is None:
+            continue
+        current = (body.get("status") or {}).get("conditions")
+        await objects.patch_status(
+            deps.kube,
+            _resource(state.kind),
+            key[1] or None,
+            state.name,
+            {
+                "conditions": conditions.put(
+                    current,
+                    ConditionType.READY,
+                    "True" if ready else "False",
+                    reason,
+                    message,
+                    deps.clock(),
+                    (body.get("metadata") or {}).get("generation"),
+                )
+            },
+        )
+        changed += 1
+    return changed
 
 
 def forget_issuer(deps: Deps, kind: str, namespace: str | None, name: str) -> None:

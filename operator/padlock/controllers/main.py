@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 G, V = group.GROUP, group.VERSION
 ISSUERS, CLUSTER_ISSUERS = group.ISSUER.plural, group.CLUSTER_ISSUER.plural
 CERTIFICATES = group.CERTIFICATE.plural
+ISSUER_RECHECK_SECONDS = 60.0
 SECRET_LABELS = {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, secrets.ROLE: secrets.ROLE_TLS}
 
 
@@ -43,6 +44,7 @@ class Runtime:
     deps: Deps | None = None
     credentials: kube_client.Credentials | None = None
     scheduler_task: asyncio.Task[None] | None = None
+    recheck_task: asyncio.Task[None] | None = None
     http: Any = None
     ca_override: Any = None  # tests: a CAPort to use instead of a CAClient
 
@@ -99,6 +101,7 @@ async def startup(memo: Any, **_: Any) -> None:
     holder["deps"] = deps
     runtime.deps = deps
     runtime.scheduler_task = asyncio.create_task(scheduler.run(), name="padlock-renewals")
+    runtime.recheck_task = asyncio.create_task(_recheck_issuers(deps), name="padlock-issuers")
     if config.metrics_port is not None:
         task = runtime.scheduler_task
         runtime.http = await httpd_mod.start(
@@ -106,12 +109,23 @@ async def startup(memo: Any, **_: Any) -> None:
         )
 
 
+async def _recheck_issuers(deps: Deps) -> None:
+    """Every minute, one CA check for all `ca` issuers (no timer, hence no finalizer, each)."""
+    while True:
+        await asyncio.sleep(ISSUER_RECHECK_SECONDS)
+        try:
+            await issuers.recheck_ca_issuers(deps)
+        except Exception:
+            log.exception("re-checking the CA issuers failed")
+
+
 # Stop the scheduler and close the connection pools.
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
     runtime: Runtime = memo.runtime
-    if runtime.scheduler_task is not None:
-        runtime.scheduler_task.cancel()
+    for task in (runtime.scheduler_task, runtime.recheck_task):
+        if task is not None:
+            task.cancel()
     if runtime.http is not None:
         await runtime.http.cleanup()
     if runtime.deps is not None:
@@ -131,19 +145,6 @@ async def issuer_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
 @kopf.on.create(G, V, CLUSTER_ISSUERS)
 @kopf.on.update(G, V, CLUSTER_ISSUERS)
 async def cluster_issuer_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
-    await issuers.handle_issuer(_deps(memo), group.Kind.CLUSTER_ISSUER, body)
-
-
-# Re-check CA issuers every 5 minutes (a CA that went away turns them not Ready).
-@kopf.timer(G, V, ISSUERS, interval=300, initial_delay=300, when=lambda spec, **_: "ca" in spec)
-async def issuer_recheck(body: kopf.Body, memo: Any, **_: Any) -> None:
-    await issuers.handle_issuer(_deps(memo), group.Kind.ISSUER, body)
-
-
-@kopf.timer(
-    G, V, CLUSTER_ISSUERS, interval=300, initial_delay=300, when=lambda spec, **_: "ca" in spec
-)
-async def cluster_issuer_recheck(body: kopf.Body, memo: Any, **_: Any) -> None:
     await issuers.handle_issuer(_deps(memo), group.Kind.CLUSTER_ISSUER, body)
 
 

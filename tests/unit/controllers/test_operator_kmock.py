@@ -115,6 +115,9 @@ async def test_the_operator_issues_and_reissues_a_deleted_secret(
 
     await _eventually(lambda: issued("1"))
     await _eventually(ready)
+    # No finalizers: deleting an Issuer or a Certificate never waits for the operator.
+    for resource, name in ((paths.ISSUERS, "ca"), (paths.CERTIFICATES, "web")):
+        assert not (await env.get(resource, name))["metadata"].get("finalizers")
     # kopf's own bookkeeping never copies Secret data: no annotation holds the key.
     secret = await _secret(env)
     assert secret is not None
