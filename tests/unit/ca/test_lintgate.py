@@ -128,3 +128,13 @@ def test_pkilint_passes_a_good_leaf_and_fails_one_without_key_usage_bits() -> No
     assert {f.code for f in lintgate.blocking(lintgate.pkilint_findings(bad, False))} == {
         "pkix.no_ku_bits_set"
     }
+
+
+def test_cabf_mode_applies_the_ca_browser_forum_validators() -> None:
+    """With `lint.cabf_serverauth`, tls-server leaves are held to the CA/B Forum TLS BRs.
+    Today's tls-server profile carries no certificatePolicies (BR §7.1.2.7.9), so CABF mode
+    would refuse it: the switch is off by default for a private CA."""
+    expected = _expected(serials.new_serial())
+    der = _leaf(expected).public_bytes(serialization.Encoding.DER)
+    codes = {f.code for f in lintgate.blocking(lintgate.pkilint_findings(der, True))}
+    assert "cabf.serverauth.subscriber.certificate_policies_extension_absent" in codes
