@@ -100,7 +100,7 @@ async def reissue(
         return Outcome.NOT_HOLDING
     if notes.get(certificates.RENEW_REQUESTED) == request_marker:
         return Outcome.ALREADY_REQUESTED
-    if spec.effective_private_key.effective_rotation_policy is None:
+    if spec.effective_private_key.effective_rotation_policy is cert_api.RotationPolicy.NEVER:
         await _seed_new_key(kube, certificate, spec, secret)
     if not await revocations.request_reissue(kube, namespace, name, request_marker):
         return Outcome.GONE
