@@ -42,6 +42,11 @@ async def test_openssl_sees_good_then_revoked_with_reason_over_post_get_and_crl(
             assert good.returncode == 0, good.stderr
             assert f"{leaf_file}: good" in good.stdout
             assert "Response verify OK" in good.stderr
+            # openssl's default nonce: answered without the echo (RFC 6960 §4.4.1), accepted.
+            with_nonce = await helpers.openssl_ocsp(ca, leaf_file, "-url", ca.url)
+            assert with_nonce.returncode == 0, with_nonce.stderr
+            assert f"{leaf_file}: good" in with_nonce.stdout
+            assert "WARNING: no nonce in response" in with_nonce.stderr
 
             # The CRL of the certificate's shard lists nothing yet and verifies.
             status, headers, crl_der = await helpers.http_get(ca, crl_path)

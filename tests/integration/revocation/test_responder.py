@@ -293,3 +293,16 @@ async def test_responder_refuses_to_start_before_the_ca_registered_itself(
     result = await helpers.run(helpers.PADLOCK, "ocsp", "serve", "--config", config, "--port", port)
     assert result.returncode == 2
     assert "padlock ocsp serve cannot start" in result.stderr
+
+
+async def test_silent_connections_are_closed_after_the_idle_timeout(
+    issued: tuple[helpers.RevocationCA, x509.Certificate, ocsp_http.Site],
+) -> None:
+    ca, _leaf, site = issued
+    site.idle_timeout = 0.3
+    reader, writer = await asyncio.open_connection("127.0.0.1", ca.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # a request that never ends
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+    writer.close()
+    assert not site.connections

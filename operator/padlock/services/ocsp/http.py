@@ -46,6 +46,10 @@ MAX_BODY = 16 * 1024
 
 MAX_URL = 16 * 1024
 
+IDLE_TIMEOUT = 30.0
+"""Seconds a connection may stay silent (idle keep-alive, or a client that never finishes
+its request) before it is closed."""
+
 _CRL_PREFIX = b"/crl/"
 _MAX_CACHED_ANSWERS = 100_000
 
@@ -134,6 +138,7 @@ class Site:
         ca_path: str,
         ca_der: bytes,
         max_body: int = MAX_BODY,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.responder = responder
         self.store = store
@@ -141,11 +146,33 @@ class Site:
         self.ca_path = ca_path.encode()
         self.ca_der = ca_der
         self.max_body = max_body
+        self.idle_timeout = idle_timeout
+        self.connections: dict[HttpProtocol, float] = {}
+        """Open connections and when each last received data (loop time)."""
+        self._sweeping = False
         self.clock = Clock()
         self.clock.tick()
         self._answers: dict[bytes, _Cacheable] = {}
         self._generation = store.generation
         self._counters: dict[str, Any] = {}  # label -> prometheus child, made on first use
+
+    def opened(self, connection: HttpProtocol) -> None:
+        loop = asyncio.get_running_loop()
+        self.connections[connection] = loop.time()
+        if not self._sweeping:
+            self._sweeping = True
+            loop.call_later(self.idle_timeout / 3, self._sweep)
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() - self.idle_timeout
+        for connection, last in list(self.connections.items()):
+            if last < deadline:
+                connection.close_idle()
+        if self.connections:
+            loop.call_later(self.idle_timeout / 3, self._sweep)
+        else:
+            self._sweeping = False
 
     def count(self, label: str) -> None:
         child = self._counters.get(label)
@@ -290,8 +317,16 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        self.site.opened(self)
+
+    def close_idle(self) -> None:
+        self._closing = True
+        self.site.connections.pop(self, None)
+        if self.transport is not None:
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.site.connections.pop(self, None)
         self._closing = True
         for item in self.queue:
             if isinstance(item, asyncio.Task):
@@ -301,6 +336,7 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        self.site.connections[self] = asyncio.get_running_loop().time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
