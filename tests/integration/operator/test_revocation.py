@@ -1,0 +1,137 @@
+"""RevocationRequests on the real local control plane with the real CA (SoftHSM, SQLite ledger):
+a Certificate's certificate is revoked in the CA's ledger and re-issued with a new key; an
+unknown serial fails with the CA's message; an operator restart changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from padlock.controllers import crypto
+from padlock.ledger import ledger as ledger_mod
+from padlock.ledger import records
+from tests.integration.operator.conftest import (
+    CAService,
+    Kube,
+    OperatorProcess,
+    certificate_yaml,
+    eventually,
+    issuer_yaml,
+)
+
+pytestmark = [pytest.mark.controlplane, pytest.mark.softhsm, pytest.mark.slow]
+
+RR = "revocationrequests.padlock.dev"
+
+
+def _request_yaml(name: str, spec: str) -> str:
+    return f"""
+apiVersion: padlock.dev/v1alpha1
+kind: RevocationRequest
+metadata: {{name: {name}}}
+spec:
+{spec}
+"""
+
+
+def _complete(kube: Kube, name: str) -> dict[str, Any] | None:
+    for condition in ((kube.get(RR, name) or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Complete":
+            return dict(condition)
+    return None
+
+
+def _public_key(kube: Kube, secret: str) -> bytes:
+    tls_crt = kube.secret_data(secret, "tls.crt")
+    assert tls_crt is not None
+    return (
+        crypto.load_leaf(tls_crt)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def _ledger_status(ca_service: CAService, serial: str) -> records.CertificateStatus:
+    config = ca_service.files.config
+    intermediate = x509.load_pem_x509_certificates(config.chain_file.read_bytes())[0]
+    with ledger_mod.Ledger(config.ledger.url, migrate=False) as ledger:
+        ca_id = ledger.register_ca(intermediate, ca_type=records.CAType.INTERMEDIATE)
+        return ledger.certificate_status(ca_id, int(serial, 16))
+
+
+def _events(kube: Kube, kind: str, name: str) -> list[str]:
+    selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+    return [e["reason"] for e in kube.items("events", "--field-selector", selector)]
+
+
+def test_certificate_ref_revokes_then_reissues_with_a_new_key_and_a_restart_changes_nothing(
+    kube: Kube, operator: OperatorProcess, ca_service: CAService
+) -> None:
+    kube.apply(issuer_yaml())
+    # rotationPolicy Never: a plain renewal would keep the key; a revocation must not.
+    kube.apply(certificate_yaml(extra="  privateKey: {rotationPolicy: Never}"))
+    old = kube.wait_revision("web", 1)
+    old_key = _public_key(kube, "web-tls")
+    assert _ledger_status(ca_service, old["serialNumber"]).status is records.Status.GOOD
+
+    kube.apply(
+        _request_yaml(
+            "web-key-compromise",
+            "  certificateRef: {name: web}\n  reason: keyCompromise\n  reissue: true",
+        )
+    )
+    complete = eventually(
+        lambda: (c := _complete(kube, "web-key-compromise")) and c["status"] == "True" and c,
+        60,
+        "RevocationRequest Complete",
+    )
+    assert complete["reason"] == "Revoked"
+    status = (kube.get(RR, "web-key-compromise") or {})["status"]
+    assert status["revokedSerials"] == [old["serialNumber"]]
+    assert status["revokedAt"]
+    revoked = _ledger_status(ca_service, old["serialNumber"])
+    assert revoked.status is records.Status.REVOKED
+    assert revoked.reason_code == 1  # keyCompromise (RFC 5280 §5.3.1)
+
+    new = kube.wait_revision("web", 2)
+    assert new["serialNumber"] != old["serialNumber"]
+    assert _public_key(kube, "web-tls") != old_key
+    assert _ledger_status(ca_service, new["serialNumber"]).status is records.Status.GOOD
+    assert "Revoked" in _events(kube, "RevocationRequest", "web-key-compromise")
+    assert "Revoked" in _events(kube, "Certificate", "web")
+
+    # An operator restart resumes the request: nothing is revoked or issued again.
+    before = kube.get(RR, "web-key-compromise") or {}
+    seen = len(operator.log.read_text())
+    operator.restart()
+    line = f"{kube.namespace}/web-key-compromise is already Complete"
+    eventually(
+        lambda: line in operator.log.read_text()[seen:],
+        60,
+        "the resumed request to be seen as Complete",
+    )
+    after = kube.get(RR, "web-key-compromise") or {}
+    assert after["status"] == before["status"]
+    assert kube.certificate_status("web")["revision"] == 2
+    assert _ledger_status(ca_service, new["serialNumber"]).status is records.Status.GOOD
+
+
+def test_an_unknown_serial_fails_with_the_cas_message(
+    kube: Kube, operator: OperatorProcess
+) -> None:
+    kube.apply(issuer_yaml())
+    kube.apply(
+        _request_yaml("unknown", "  serialNumber: " + "7f" * 19 + "\n  issuerRef: {name: ca}")
+    )
+    complete = eventually(
+        lambda: (c := _complete(kube, "unknown")) and c["reason"] != "CAUnreachable" and c,
+        60,
+        "RevocationRequest failed",
+    )
+    assert complete["reason"] == "UnknownSerial", complete
+    assert "this CA has no certificate with serial " + "7F" * 19 in complete["message"]
+    assert "revokedSerials" not in ((kube.get(RR, "unknown") or {}).get("status") or {})
+    assert "RevocationFailed" in _events(kube, "RevocationRequest", "unknown")
