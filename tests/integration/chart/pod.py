@@ -154,8 +154,11 @@ def start(
     run: Sequence[str],
     extra_env: Mapping[str, Mapping[str, str]] | None = None,
     extra_mounts: Mapping[str, pathlib.Path] | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> Pod:
-    """Start the containers named in `run` (pod order) and keep them up until `stop()`."""
+    """Start the containers named in `run` (pod order) and keep them up until `stop()`.
+    `fields` answers env fieldRefs (metadata.name, metadata.namespace)."""
+    fields = {"metadata.name": "padlock-0", "metadata.namespace": "default", **(fields or {})}
     containers = [
         c for c in [*pod.get("initContainers", []), *pod["containers"]] if c["name"] in run
     ]
@@ -175,6 +178,11 @@ def start(
             f"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work} {lower}",
         ]
     lines += [f"chmod o+x {shlex.quote(str(d))}" for d in closed]
+    # The image's user (Dockerfile useradd), in the overlaid /etc only.
+    lines.append(
+        f"grep -q '^padlock:' /etc/passwd || "
+        f"echo 'padlock:x:{UID}:{UID}::/var/lib/padlock:/usr/sbin/nologin' >> /etc/passwd"
+    )
     mounts: dict[str, pathlib.Path] = dict(extra_mounts or {})
     for c in containers:
         for m in c["volumeMounts"]:
@@ -189,7 +197,12 @@ def start(
     python = shlex.quote(sys.executable)
     padlock = shlex.quote(str(pathlib.Path(sys.executable).with_name("padlock")))
     for c in containers:
-        env = {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
+        env = {
+            e["name"]: e["value"]
+            if "value" in e
+            else fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
+            for e in c.get("env", [])
+        }
         env.update((extra_env or {}).get(c["name"], {}))
         env_words = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
         log = f"{out}/{c['name']}.log"
