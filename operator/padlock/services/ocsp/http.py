@@ -54,23 +54,21 @@ _CRL_PREFIX = b"/crl/"
 _MAX_CACHED_ANSWERS = 100_000
 
 
-def _reason(status: int) -> bytes:
-    return {
-        200: b"OK",
-        304: b"Not Modified",
-        400: b"Bad Request",
-        404: b"Not Found",
-        405: b"Method Not Allowed",
-        414: b"URI Too Long",
-        503: b"Service Unavailable",
-    }[status]
+_REASONS = {
+    200: b"OK",
+    304: b"Not Modified",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    414: b"URI Too Long",
+}
 
 
 class Clock:
     """Now as an HTTP date and a Unix time, recomputed at most once a second."""
 
     def __init__(self) -> None:
-        self._second = -1
+        self.second = -1
         self.date = b""
         self.now = 0.0
 
@@ -78,8 +76,8 @@ class Clock:
         now = time.time()
         second = int(now)
         self.now = now
-        if second != self._second:
-            self._second = second
+        if second != self.second:
+            self.second = second
             self.date = email.utils.formatdate(now, usegmt=True).encode("ascii")
 
 
@@ -94,7 +92,7 @@ def response(
 ) -> bytes:
     head = b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s%s\r\n" % (
         status,
-        _reason(status),
+        _REASONS[status],
         content_type,
         len(body),
         date,
@@ -109,9 +107,19 @@ _NO_STORE = b"Cache-Control: no-store\r\n"
 
 
 class _Cacheable:
-    """The parts of a pre-signed answer's HTTP response that do not change with time."""
+    """A pre-signed answer's HTTP response: the parts that never change, and the whole
+    keep-alive response as rendered for the current second (Date and max-age change)."""
 
-    __slots__ = ("answer", "etag", "headers", "next_update")
+    __slots__ = (
+        "age_from",
+        "answer",
+        "etag",
+        "head",
+        "headers",
+        "next_update",
+        "rendered",
+        "second",
+    )
 
     def __init__(self, answer: responder_mod.Answer) -> None:
         published = answer.published
@@ -119,11 +127,14 @@ class _Cacheable:
         self.answer = answer
         self.etag = published.etag.encode("ascii")
         self.next_update = published.next_update.timestamp()
+        self.age_from = published.this_update.timestamp()
         self.headers = b"Last-Modified: %s\r\nExpires: %s\r\nETag: %s\r\n" % (
             published.last_modified.encode(),
             published.expires.encode(),
             self.etag,
         )
+        self.second = -1
+        self.rendered = b""
 
 
 class Site:
@@ -204,13 +215,20 @@ class Site:
             cacheable = answer
             answer = cacheable.answer
             self.count(answer.label)
+            metrics.OCSP_RESPONSE_AGE.observe(max(0.0, self.clock.now - cacheable.age_from))
+            if not close and if_none_match is None and cacheable.second == self.clock.second:
+                return cacheable.rendered
             max_age = max(0, int(cacheable.next_update - self.clock.now))
             headers = cacheable.headers + (
                 b"Cache-Control: max-age=%d, public, no-transform, must-revalidate\r\n" % max_age
             )
             if if_none_match is not None and cacheable.etag in if_none_match:
                 return response(304, b"", _OCSP, date, headers, close=close)
-            return response(200, answer.der, _OCSP, date, headers, close=close)
+            rendered = response(200, answer.der, _OCSP, date, headers, close=close)
+            if not close:
+                cacheable.second = self.clock.second
+                cacheable.rendered = rendered
+            return rendered
         self.count(answer.label)
         return response(200, answer.der, _OCSP, date, _NO_STORE, close=close)
 

@@ -31,7 +31,6 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from padlock import metrics
 from padlock.ca import errors as ca_errors
 from padlock.ca import ocsp_signing
 from padlock.ledger import records
@@ -98,9 +97,8 @@ class Responder:
         )
 
     def _presigned(self, response: store_mod.Response) -> Answer:
+        # The HTTP layer counts it and observes its age (padlock_ocsp_response_age_seconds).
         published = response.published
-        age = (self._now() - published.this_update).total_seconds()
-        metrics.OCSP_RESPONSE_AGE.observe(max(age, 0.0))
         return Answer(published.der, response.status.value, published)
 
     def decide(self, der: bytes) -> Answer | ocsp.Request:
