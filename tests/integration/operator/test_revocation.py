@@ -135,3 +135,31 @@ def test_an_unknown_serial_fails_with_the_cas_message(
     assert "this CA has no certificate with serial " + "7F" * 19 in complete["message"]
     assert "revokedSerials" not in ((kube.get(RR, "unknown") or {}).get("status") or {})
     assert "RevocationFailed" in _events(kube, "RevocationRequest", "unknown")
+
+
+def test_all_from_issuer_revokes_every_certificate_of_the_ca(
+    kube: Kube, operator: OperatorProcess, ca_service: CAService
+) -> None:
+    # Last in this module: the drill revokes everything the module's CA ever issued.
+    kube.apply(issuer_yaml())
+    kube.apply(certificate_yaml("one", dns=("one.example.test",)))
+    kube.apply(certificate_yaml("two", dns=("two.example.test",)))
+    serials = [kube.wait_revision(name, 1)["serialNumber"] for name in ("one", "two")]
+    kube.apply(
+        _request_yaml(
+            "drill", "  issuerRef: {name: ca}\n  scope: AllFromIssuer\n  reason: cACompromise"
+        )
+    )
+    eventually(
+        lambda: (c := _complete(kube, "drill")) and c["status"] == "True",
+        120,
+        "the drill Complete",
+    )
+    status = (kube.get(RR, "drill") or {})["status"]
+    assert set(serials) <= set(status["revokedSerials"])
+    for serial in serials:
+        revoked = _ledger_status(ca_service, serial)
+        assert revoked.status is records.Status.REVOKED
+        assert revoked.reason_code == 2  # cACompromise (RFC 5280 §5.3.1)
+    for name in ("one", "two"):
+        assert "Revoked" in _events(kube, "Certificate", name)
