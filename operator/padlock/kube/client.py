@@ -180,7 +180,8 @@ def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
 
 class KubeClient:
     """An async client for one API server. Create it inside the event loop that uses it;
-    `close()` when done. `request_timeout`/`connect_timeout` bound every call (seconds)."""
+    `close()` when done. `connect_timeout` bounds each TCP/TLS connect and `request_timeout`
+    each wait for the server's answer (seconds); at most 50 requests are in flight."""
 
     def __init__(
         self,
@@ -191,7 +192,11 @@ class KubeClient:
     ) -> None:
         self.credentials = credentials
         self._ssl = _ssl_context(credentials)
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout, connect=connect_timeout)
+        # Per socket operation, not in total: with a thousand handlers at once, requests wait
+        # for one of the pool's connections, and that wait must not count as a timeout.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=request_timeout
+        )
         self._headers = {"Accept": "application/json", "User-Agent": "padlock-operator"}
         if credentials.token:
             self._headers["Authorization"] = f"Bearer {credentials.token}"
