@@ -9,7 +9,9 @@ series disappear from /metrics.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -273,3 +275,52 @@ def test_self_signed_and_acme_issuers(kube: Kube, operator: OperatorProcess) -> 
     leaf.verify_directly_issued_by(leaf)
     acme = eventually(lambda: _issuer_ready(kube, "acme"), 60, "ACME issuer status")
     assert (acme["status"], acme["message"]) == ("False", "ACME is not supported yet")
+
+
+def _ledger_keys(ca_service: CAService, namespace: str) -> list[str]:
+    url = ca_service.files.config.ledger.url
+    assert url.startswith("sqlite:///"), url
+    with contextlib.closing(
+        sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True)
+    ) as db:
+        rows = db.execute(
+            "SELECT idempotency_key FROM certificate WHERE idempotency_key LIKE ?",
+            (f"{namespace}/%",),
+        ).fetchall()
+    return sorted(str(row[0]) for row in rows)
+
+
+def test_kill_9_mid_burst_never_issues_twice_for_a_revision(
+    kube: Kube, operator: OperatorProcess, ca_service: CAService
+) -> None:
+    kube.apply(issuer_yaml())
+    eventually(lambda: (_issuer_ready(kube) or {}).get("status") == "True", 60, "Issuer Ready")
+    count = 20
+    kube.apply("\n---\n".join(certificate_yaml(f"burst{i}") for i in range(count)))
+
+    def ready_count() -> int:
+        return sum(
+            1
+            for item in kube.items("certificates.padlock.dev")
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (item.get("status") or {}).get("conditions") or []
+            )
+        )
+
+    eventually(lambda: ready_count() >= 3, 120, "a few Ready before the kill")
+    assert operator.proc is not None
+    operator.proc.kill()  # SIGKILL: no cleanup, issuances in flight
+    operator.proc.wait()
+    operator.proc = None
+    operator.start()
+    eventually(lambda: ready_count() == count, 240, "all Ready after the restart")
+    keys = _ledger_keys(ca_service, kube.namespace)
+    # One ledger certificate per Certificate, all for revision 1 (namespace/name/1/uid).
+    assert len(keys) == count, keys
+    assert {key.split("/")[2] for key in keys} == {"1"}
+    for i in range(count):
+        assert kube.certificate_status(f"burst{i}")["revision"] == 1
+        key = kube.secret_data(f"burst{i}-tls", "tls.key")
+        assert key is not None
+        assert crypto.key_matches_cert(crypto.load_key(key), _leaf(kube, f"burst{i}-tls"))
