@@ -44,6 +44,13 @@ def register(subparsers: Any) -> None:
         default=1.0,
         help="seconds between reads of new revocations (default 1)",
     )
+    serve.add_argument(
+        "--wait-for-ca",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="at start, wait this long for the CA to prepare the ledger (default 60)",
+    )
     serve.set_defaults(func=_serve)
 
 
@@ -56,11 +63,14 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if args.workers < 1 or not 0 < args.port < 65536 or args.poll_interval <= 0:
         raise CommandError("--workers must be >= 1, --port 1..65535, --poll-interval > 0")
+    if args.wait_for_ca < 0:
+        raise CommandError("--wait-for-ca must be >= 0")
     options = server.ServeOptions(
         host=args.host,
         port=args.port,
         workers=args.workers,
         sign=args.sign,
         poll_interval=args.poll_interval,
+        wait_for_ca=args.wait_for_ca,
     )
     return server.run(config, options)

@@ -71,25 +71,16 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 @contextlib.asynccontextmanager
 async def responder_process(
-    ca: RevocationCA, *extra: str
+    ca: RevocationCA, *extra: str, wait: bool = True
 ) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """`padlock ocsp serve` in its own process, until it answers /healthz."""
+    """`padlock ocsp serve` in its own process; with `wait`, until it answers /healthz."""
     log = ca.setup.directory / "ocsp.log"
     config = str(ca.setup.config_path)
     args = [PADLOCK, "ocsp", "serve", "--config", config, "--port", str(ca.port)]
     proc = _spawn([*args, "--poll-interval", "0.2", *extra], log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                status, _h, _b = await http_get(ca, "/healthz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the responder did not start in 30 s"
-            await asyncio.sleep(0.1)
+        if wait:
+            await wait_healthy(ca, proc)
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -98,6 +89,20 @@ async def responder_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def wait_healthy(ca: RevocationCA, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, (ca.setup.directory / "ocsp.log").read_text()
+        try:
+            status, _h, _b = await http_get(ca, "/healthz")
+            if status == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the responder did not start in 30 s"
+        await asyncio.sleep(0.1)
 
 
 def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

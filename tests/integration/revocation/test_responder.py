@@ -284,14 +284,17 @@ async def test_good_response_left_stale_by_a_revocation_is_not_served(
     assert b'padlock_ocsp_requests_total{status="tryLater"}' in text
 
 
-async def test_responder_refuses_to_start_before_the_ca_registered_itself(
+async def test_responder_waits_for_the_ca_then_refuses_to_start_without_it(
     make_ca: MakeCA,
 ) -> None:
     ca = helpers.make_revocation_ca(make_ca)
     config = str(ca.setup.config_path)
     port = str(helpers.free_port())
-    result = await helpers.run(helpers.PADLOCK, "ocsp", "serve", "--config", config, "--port", port)
+    result = await helpers.run(
+        helpers.PADLOCK, "ocsp", "serve", "--config", config, "--port", port, "--wait-for-ca", "1"
+    )
     assert result.returncode == 2
+    assert "waiting for the CA to prepare the ledger" in result.stderr
     assert "padlock ocsp serve cannot start" in result.stderr
 
 
@@ -306,3 +309,28 @@ async def test_silent_connections_are_closed_after_the_idle_timeout(
     assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
     writer.close()
     assert not site.connections
+
+
+async def test_responder_started_before_the_ca_serves_once_the_ca_is_up(
+    make_ca: MakeCA, tmp_path: Path
+) -> None:
+    # The CA pod: both containers start at once, the responder usually first.
+    ca = helpers.make_revocation_ca(make_ca)
+    async with helpers.responder_process(ca, "--wait-for-ca", "30", wait=False) as proc:
+        log = ca.setup.directory / "ocsp.log"
+        for _ in range(300):  # until it has found the ledger not ready (bounded: 30 s)
+            if "waiting for the CA to prepare the ledger" in log.read_text():
+                break
+            await asyncio.sleep(0.1)
+        assert proc.poll() is None
+        async with start_ca(ca.setup) as (client, _app):
+            result = await client.sign(
+                make_csr(("early.example.test",)), "tls-server", 86400, "ns/e/1", "ns/e"
+            )
+            await helpers.wait_healthy(ca, proc)
+            leaf_file = helpers.pem_file(tmp_path / "leaf.pem", result.certificate)
+            answer = await helpers.openssl_ocsp(ca, leaf_file, "-url", ca.url, "-no_nonce")
+            assert f"{leaf_file}: good" in answer.stdout, answer.stderr
+    assert (
+        "waiting for the CA to prepare the ledger" in (ca.setup.directory / "ocsp.log").read_text()
+    )

@@ -60,6 +60,8 @@ class ServeOptions:
     reload_interval: float = 300.0
     """Seconds between full reloads (refreshed responses and CRLs)."""
     max_body: int = http.MAX_BODY
+    wait_for_ca: float = 60.0
+    """Seconds to wait at start for the CA to migrate the ledger and register itself."""
 
 
 def _paths(config: ca_config.CAConfig) -> tuple[str, str]:
@@ -83,18 +85,9 @@ async def open_site(
     ledger: ledger_mod.Ledger | None = None
     source: hsm.TokenKeySource | None = None
     try:
-        ledger = await loop.run_in_executor(
-            executor, lambda: ledger_mod.Ledger(config.ledger.url, migrate=False)
-        )
         _root, intermediates = authority_mod.load_chain(config.chain_file)
         issuer = intermediates[0]
-        # Read only: the CA registers itself (`padlock ca serve`); the responder only looks.
-        ca_id = await loop.run_in_executor(executor, ledger.find_ca, issuer)
-        if ca_id is None:
-            raise ValueError(
-                f"the ledger {ledger.url} has no CA {issuer.subject.rfc4514_string()}: "
-                "start `padlock ca serve` with this config once first"
-            )
+        ledger, ca_id = await _open_ledger(config, issuer, executor, opts.wait_for_ca)
         store = store_mod.ResponseStore(ledger, ca_id, reload_interval=opts.reload_interval)
         await loop.run_in_executor(executor, store.poll)
         signer = None
@@ -136,6 +129,41 @@ async def open_site(
         if ledger is not None:
             ledger.close()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _open_ledger(
+    config: ca_config.CAConfig,
+    issuer: x509.Certificate,
+    executor: concurrent.futures.Executor,
+    wait: float,
+) -> tuple[ledger_mod.Ledger, int]:
+    """The ledger (read only) and the CA's id in it. The CA migrates the ledger and registers
+    itself when it starts (`padlock ca serve`); in one pod both start together, so this waits
+    up to `wait` seconds for that, then raises with what is missing."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        ledger = None
+        try:
+            ledger = await loop.run_in_executor(
+                executor, lambda: ledger_mod.Ledger(config.ledger.url, migrate=False)
+            )
+            # Read only: the responder never registers anything.
+            ca_id = await loop.run_in_executor(executor, ledger.find_ca, issuer)
+            if ca_id is not None:
+                return ledger, ca_id
+            problem: Exception = ValueError(
+                f"the ledger {ledger.url} has no CA {issuer.subject.rfc4514_string()}: "
+                "start `padlock ca serve` with this config first"
+            )
+        except (ledger_errors.LedgerError, sqlalchemy.exc.SQLAlchemyError) as exc:
+            problem = exc
+        if ledger is not None:
+            ledger.close()
+        if loop.time() >= deadline:
+            raise problem
+        log.info("waiting for the CA to prepare the ledger: %s", problem)
+        await asyncio.sleep(1.0)
 
 
 async def _poll_forever(
