@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make e2e-kind`: padlock on kind, end to end, with the manifests users start from.
-# Applies manifests/examples, then waits for: Certificate `web` Ready, Deployment `web` rolled
-# by padlock (pod template annotation padlock.dev/cert-hash), an OCSP "good" for the leaf from
-# the responder on 127.0.0.1:30880 (kind-config.yaml), and, after the RevocationRequest,
-# "revoked" for the same serial. Called by tools/kind/kind.sh e2e with KUBECONFIG set.
+# Applies manifests/examples, then waits for: Certificate `web` Ready (and padlock's baseline
+# hash on Deployment `web`), an OCSP "good" for the leaf from the responder on 127.0.0.1:30880
+# (kind-config.yaml), and after the RevocationRequest (reissue: true) "revoked" for that serial
+# and Deployment `web` rolled by padlock (pod template annotation padlock.dev/cert-hash). Called by tools/kind/kind.sh e2e with KUBECONFIG set.
 #
 #   tools/kind/e2e.sh WORKDIR PADLOCK_NAMESPACE
 set -euo pipefail
@@ -41,16 +41,15 @@ kubectl -n "$NS" apply -f "$EX/issuer-ca.yaml" -f "$EX/issuer-selfsigned.yaml" \
 step "Certificate web becomes Ready"
 kubectl -n "$NS" wait --for=condition=Ready certificate/web --timeout=180s
 
-step "padlock rolls Deployment web (pod template annotation padlock.dev/cert-hash)"
-hash=""
-for _ in $(seq 90); do
-    hash="$(kubectl -n "$NS" get deployment web \
-        -o jsonpath='{.spec.template.metadata.annotations.padlock\.dev/cert-hash}')"
-    [[ -n "$hash" ]] && break
+step "padlock records Deployment web's baseline (metadata annotation padlock.dev/cert-hash)"
+cert_hash() { kubectl -n "$NS" get deployment web -o "jsonpath={$1.annotations.padlock\.dev/cert-hash}"; }
+baseline=""
+for _ in $(seq 60); do
+    baseline="$(cert_hash .metadata)"
+    [[ -n "$baseline" ]] && break
     sleep 2
 done
-[[ -n "$hash" ]] || { echo "Deployment web never got padlock.dev/cert-hash" >&2; false; }
-kubectl -n "$NS" rollout status deployment/web --timeout=180s
+[[ -n "$baseline" ]] || { echo "Deployment web never got its baseline padlock.dev/cert-hash" >&2; false; }
 
 step "OCSP: the responder says good for the leaf"
 kubectl -n "$NS" get secret web-tls -o jsonpath='{.data.tls\.crt}' | base64 -d >"$WORK/tls.crt"
@@ -60,18 +59,32 @@ awk -v dir="$WORK" '/-----BEGIN CERTIFICATE-----/ {n++} n {print > (dir "/cert" 
     "$WORK/tls.crt"
 ocsp() {
     openssl ocsp -issuer "$WORK/cert2.pem" -cert "$WORK/cert1.pem" -url "$OCSP_URL" \
-        -CAfile "$WORK/ca.crt" -verify_other "$WORK/tls.crt" -partial_chain 2>&1
+        -CAfile "$WORK/ca.crt" -verify_other "$WORK/tls.crt" -partial_chain -no_nonce 2>&1
 }
 out="$(ocsp)"
 echo "$out"
 grep -q "cert1.pem: good" <<<"$out" || { echo "OCSP did not answer good" >&2; false; }
 
-step "revoke it (RevocationRequest web-key-compromise): OCSP says revoked"
+step "revoke + reissue (RevocationRequest web-key-compromise): OCSP says revoked"
 kubectl -n "$NS" apply -f "$EX/revocationrequest.yaml"
 kubectl -n "$NS" wait --for=condition=Complete revocationrequest/web-key-compromise --timeout=120s
-out="$(ocsp)"
+for _ in $(seq 30); do
+    out="$(ocsp)"
+    grep -q "cert1.pem: revoked" <<<"$out" && break
+    sleep 1
+done
 echo "$out"
 grep -q "cert1.pem: revoked" <<<"$out" || { echo "OCSP did not answer revoked" >&2; false; }
+
+step "the reissued certificate rolls Deployment web (pod template padlock.dev/cert-hash)"
+rolled=""
+for _ in $(seq 90); do
+    rolled="$(cert_hash .spec.template.metadata)"
+    [[ -n "$rolled" && "$rolled" != "$baseline" ]] && break
+    sleep 2
+done
+[[ -n "$rolled" && "$rolled" != "$baseline" ]] || { echo "Deployment web was not rolled" >&2; false; }
+kubectl -n "$NS" rollout status deployment/web --timeout=180s
 
 trap - ERR
 step "passed"
