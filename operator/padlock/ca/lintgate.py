@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from padlock.pki import lint as pki_lint
 from padlock.pki import profiles
 
 BLOCKING_SEVERITIES = frozenset({"ERROR", "FATAL"})
@@ -48,13 +49,15 @@ class Finding:
     severity: str
     code: str
     message: str = ""
+    waiver: str | None = None
+    """Why padlock does not block on this finding (see padlock.pki.lint), or None."""
 
     @property
     def blocking(self) -> bool:
-        return self.severity in BLOCKING_SEVERITIES
+        return self.severity in BLOCKING_SEVERITIES and self.waiver is None
 
     def as_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,63 +153,20 @@ def _check_extensions(
 
 # --- pkilint, in worker processes ----------------------------------------------------------
 
-_VALIDATORS: dict[str, Any] = {}
-
-
-def _validator(kind: str) -> Any:
-    """Build (once per process) the pkilint validator container for `kind`."""
-    if kind not in _VALIDATORS:
-        from pkilint.pkix import certificate, extension, name
-
-        if kind == "pkix":
-            _VALIDATORS[kind] = certificate.create_pkix_certificate_validator_container(
-                certificate.create_decoding_validators(
-                    name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
-                ),
-                [
-                    certificate.create_issuer_validator_container([]),
-                    certificate.create_validity_validator_container(),
-                    certificate.create_subject_validator_container([]),
-                    certificate.create_extensions_validator_container([]),
-                    certificate.create_spki_validator_container([]),
-                ],
-            )
-        else:
-            from pkilint.cabf import serverauth
-            from pkilint.cabf.serverauth import serverauth_constants
-
-            cert_type = serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE
-            _VALIDATORS[kind] = certificate.create_pkix_certificate_validator_container(
-                serverauth.create_decoding_validators(),
-                serverauth.create_validators(cert_type),
-            )
-    return _VALIDATORS[kind]
-
 
 def pkilint_findings(der: bytes, cabf_serverauth: bool) -> list[Finding]:
-    """Run pkilint on one DER certificate (in whatever process calls it)."""
-    from pkilint import loader
-
-    doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
-    kinds = ["cabf"] if cabf_serverauth else ["pkix"]
-    out: list[Finding] = []
-    for kind in kinds:
-        for result in _validator(kind).validate(doc.root):
-            for desc in result.finding_descriptions:
-                out.append(
-                    Finding(
-                        f"pkilint-{kind}",
-                        str(desc.finding.severity),
-                        str(desc.finding.code),
-                        str(desc.message or result.node.path),
-                    )
-                )
-    return out
+    """pkilint on one DER certificate (in whatever process calls it), through
+    `padlock.pki.lint`, which re-checks and waives pkilint's known false positives for a
+    private PKI (spiffe:// URIs, wildcards, single-label names)."""
+    return [
+        Finding(f"pkilint-{f.linter}", f.severity, f.code, f.message or f.path, f.waiver)
+        for f in pki_lint.lint_certificate(der, cabf_serverauth=cabf_serverauth)
+    ]
 
 
 def _warm_up() -> None:
     """Build the PKIX validators (imports pkilint) before the first request."""
-    _validator("pkix")
+    pki_lint.warm_up()
 
 
 def _worker_init(ca_pid: int) -> None:

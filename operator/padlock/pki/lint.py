@@ -124,6 +124,12 @@ def _cabf_validator(certificate_type: Any) -> tuple[Any, Any]:
     return validator, serverauth.create_serverauth_finding_filters(certificate_type)
 
 
+def warm_up() -> None:
+    """Import pkilint and build the RFC 5280 validators now (e.g. in a fresh worker process),
+    so the first certificate does not pay for it."""
+    _pkix_validator()
+
+
 def _load(der: bytes) -> Any:
     from pkilint import loader
 

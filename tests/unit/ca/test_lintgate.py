@@ -132,9 +132,25 @@ def test_pkilint_passes_a_good_leaf_and_fails_one_without_key_usage_bits() -> No
 
 def test_cabf_mode_applies_the_ca_browser_forum_validators() -> None:
     """With `lint.cabf_serverauth`, tls-server leaves are held to the CA/B Forum TLS BRs.
-    Today's tls-server profile carries no certificatePolicies (BR §7.1.2.7.9), so CABF mode
-    would refuse it: the switch is off by default for a private CA."""
+    The certificatePolicies finding is waived for a private CA (padlock.pki.lint), but a leaf
+    without AIA (BR §7.1.2.7.7) is still refused: the switch is off by default."""
     expected = _expected(serials.new_serial())
     der = _leaf(expected).public_bytes(serialization.Encoding.DER)
-    codes = {f.code for f in lintgate.blocking(lintgate.pkilint_findings(der, True))}
-    assert "cabf.serverauth.subscriber.certificate_policies_extension_absent" in codes
+    findings = lintgate.pkilint_findings(der, True)
+    codes = {f.code for f in lintgate.blocking(findings)}
+    assert "cabf.serverauth.subscriber.authority_info_access_extension_absent" in codes
+    waived = {f.code for f in findings if f.waiver}
+    assert "cabf.serverauth.subscriber.certificate_policies_extension_absent" in waived
+
+
+def test_pkilint_false_positives_are_waived_not_blocking() -> None:
+    """pkilint refuses single-label cluster names and wildcards; padlock's own name check
+    accepts them, so the gate waives (and records) the finding instead of refusing."""
+    expected = _expected(serials.new_serial())
+    expected = dataclasses.replace(
+        expected, sans=(x509.DNSName("web"), x509.DNSName("*.web.example.internal"))
+    )
+    der = _leaf(expected).public_bytes(serialization.Encoding.DER)
+    findings = lintgate.pkilint_findings(der, cabf_serverauth=False)
+    assert lintgate.blocking(findings) == []
+    assert {f.code for f in findings if f.waiver} == {"pkix.invalid_domain_name_syntax"}
