@@ -334,3 +334,25 @@ async def test_responder_started_before_the_ca_serves_once_the_ca_is_up(
     assert (
         "waiting for the CA to prepare the ledger" in (ca.setup.directory / "ocsp.log").read_text()
     )
+
+
+async def test_two_workers_share_the_port_and_stop_cleanly_on_sigterm(
+    make_ca: MakeCA, tmp_path: Path
+) -> None:
+    ca = helpers.make_revocation_ca(make_ca)
+    async with start_ca(ca.setup) as (client, _app):
+        result = await client.sign(
+            make_csr(("w.example.test",)), "tls-server", 86400, "ns/w/1", "ns/w"
+        )
+        leaf = x509.load_pem_x509_certificate(result.certificate.encode())
+        request = helpers.ocsp_request(leaf, ca.setup.intermediate)
+        async with helpers.responder_process(ca, "--workers", "2") as proc:
+            answers = [await helpers.http_post(ca, request) for _ in range(20)]
+        assert proc.returncode == 0
+    for status, _headers, body in answers:
+        assert status == 200
+        assert c_ocsp.load_der_ocsp_response(body).certificate_status is (
+            c_ocsp.OCSPCertStatus.GOOD
+        )
+    log = (ca.setup.directory / "ocsp.log").read_text()
+    assert log.count("OCSP responder listening") == 2
