@@ -220,13 +220,18 @@ async def _affected(request: _Request, spec: RevocationRequestSpec, revoked: lis
 async def handle_revocation_request(deps: Deps, body: Mapping[str, Any], retry: int = 0) -> None:
     """One pass over one RevocationRequest (see the module docstring). `retry` is kopf's
     count of earlier failed attempts (for the back-off)."""
-    request = _Request(deps, body)
+    meta = body.get("metadata") or {}
+    # The body kopf hands over may predate this controller's own last status write.
+    fresh = await revocations.get(deps.kube, str(meta["namespace"]), str(meta["name"]))
+    if fresh is None:
+        return
+    request = _Request(deps, fresh)
     done = conditions.get(request.status.get("conditions"), ConditionType.COMPLETE)
     if done is not None and done.get("status") == "True":
         log.info("%s is already Complete; nothing to do", request.requester)
         return
     try:
-        spec = RevocationRequestSpec.from_dict(body.get("spec") or {}, "spec")
+        spec = RevocationRequestSpec.from_dict(fresh.get("spec") or {}, "spec")
         spec.check()
     except ValueError as exc:
         await _fail(request, _Failed(INVALID_SPEC, f"invalid spec: {exc}", permanent=True))

@@ -23,6 +23,11 @@ REVOCATION_REQUESTS = paths.Resource(group.GROUP, group.VERSION, group.REVOCATIO
 FORBIDDEN = 403
 
 
+async def get(client: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The RevocationRequest as stored now; None if it is gone."""
+    return await objects.get(client, REVOCATION_REQUESTS, namespace, name)
+
+
 async def patch_status(
     client: KubeClient, namespace: str, name: str, status: Mapping[str, Any]
 ) -> dict[str, Any] | None:

@@ -283,10 +283,12 @@ async def test_reissue_gives_a_new_serial_and_a_new_key_whatever_the_rotation_po
         crypto.load_leaf(base64.b64decode(before["data"]["tls.crt"])).serial_number
     )
     assert _public_key(after) != _public_key(before)
-    # Asking again (a re-run) neither re-issues nor seeds another key.
-    await revocations.handle_revocation_request(
-        env.deps, {**request, "status": {**request["status"], "conditions": []}}
+    # A pass interrupted before Complete runs again: it neither re-issues nor seeds a key.
+    pending = {"type": "Complete", "status": "False", "reason": "Pending", "message": "-"}
+    await kube_revocations.patch_status(
+        env.kube, NAMESPACE, "revoke-web", {"conditions": [pending]}
     )
+    assert _complete(await _handle(env))["status"] == "True"
     cert = await env.get(paths.CERTIFICATES, "web")
     await issuing.handle_certificate(env.deps, cert)
     final = await env.get(paths.SECRETS, "web-tls")
