@@ -48,6 +48,15 @@ async def test_openssl_sees_good_then_revoked_with_reason_over_post_get_and_crl(
             assert f"{leaf_file}: good" in with_nonce.stdout
             assert "WARNING: no nonce in response" in with_nonce.stderr
 
+            # A certificate issued while the responder runs is answered at once (first
+            # request reads its pre-signed response from the ledger).
+            later = await client.sign(
+                make_csr(("later.example.test",)), "tls-server", 86400, "ns/app/2", "ns/app"
+            )
+            later_file = helpers.pem_file(tmp_path / "later.pem", later.certificate)
+            answer = await helpers.openssl_ocsp(ca, later_file, "-url", ca.url, "-no_nonce")
+            assert f"{later_file}: good" in answer.stdout, answer.stderr
+
             # The CRL of the certificate's shard lists nothing yet and verifies.
             status, headers, crl_der = await helpers.http_get(ca, crl_path)
             assert status == 200 and headers["Content-Type"] == "application/pkix-crl"

@@ -133,6 +133,10 @@ class ResponseStore:
             if self._crl_watch and not changed:
                 changed = self._poll_crl_watch()
                 self.generation += int(changed)
+            # A CA that just started publishes its first CRLs after we loaded: pick them up.
+            for shard in range(self.shards):
+                if shard not in self.crls:
+                    changed |= self._load_crl(shard)
             return changed
 
     def _reload(self) -> None:
