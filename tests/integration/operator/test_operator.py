@@ -317,7 +317,12 @@ def test_kill_9_mid_burst_never_issues_twice_for_a_revision(
     eventually(lambda: ready_count() == count, 240, "all Ready after the restart")
     keys = _ledger_keys(ca_service, kube.namespace)
     # One ledger certificate per Certificate, all for revision 1 (namespace/name/1/uid).
-    assert len(keys) == count, keys
+    missing = sorted({f"burst{i}" for i in range(count)} - {k.split("/")[1] for k in keys})
+    detail = [
+        (name, f"{_leaf(kube, f'{name}-tls').serial_number:x}", kube.certificate_status(name))
+        for name in missing
+    ]
+    assert len(keys) == count, detail
     assert {key.split("/")[2] for key in keys} == {"1"}
     for i in range(count):
         assert kube.certificate_status(f"burst{i}")["revision"] == 1
