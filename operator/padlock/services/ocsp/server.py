@@ -174,7 +174,7 @@ async def _poll_forever(
         await asyncio.sleep(interval)
         try:
             await loop.run_in_executor(executor, store.poll)
-            if store.revoked:
+            if store.stale:
                 await loop.run_in_executor(executor, store.refresh_revoked_responses)
         except Exception:
             log.exception("reading the ledger failed; serving what is in memory")

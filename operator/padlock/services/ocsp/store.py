@@ -100,7 +100,10 @@ class ResponseStore:
         self.reload_interval = reload_interval
         self._clock = clock
         self.responses: dict[int, Response] = {}
-        self.revoked: dict[int, records.RevocationRecord] = {}
+        self.revoked: set[int] = set()
+        """Every revoked serial of the CA (a response saying good for one is stale)."""
+        self.stale: set[int] = set()
+        """Revoked serials whose response in memory does not say revoked yet."""
         self.crls: dict[int, Published] = {}
         self._crl_numbers: dict[int, int] = {}
         self._cursor = 0
@@ -150,7 +153,8 @@ class ResponseStore:
             for e in self.ledger.ocsp_responses(self.ca_id)
             if e.next_update > now
         }
-        self.revoked = {r.serial: r for r in revocations}
+        self.revoked = {r.serial for r in revocations}
+        self.stale = {s for s in self.revoked if s in responses and _not_revoked(responses[s])}
         if revocations:
             self._cursor = max(self._cursor, revocations[-1].revocation_id)
         self.responses = responses
@@ -173,11 +177,11 @@ class ResponseStore:
             return False
         shards: set[int] = set()
         for revoked in fresh:
-            self.revoked[revoked.serial] = revoked
+            self.revoked.add(revoked.serial)
             self._cursor = revoked.revocation_id
             entry = self.ledger.get_ocsp_response(self.ca_id, revoked.serial)
             if entry is not None:
-                self.responses[revoked.serial] = _response(entry)
+                self._keep(_response(entry))
             self._misses.pop(revoked.serial, None)
             shards.add(authority_mod.crl_shard(revoked.serial))
         deadline = self._clock() + CRL_WATCH_SECONDS
@@ -201,17 +205,11 @@ class ResponseStore:
     def refresh_revoked_responses(self) -> bool:
         """Re-read responses of revoked certificates that still say good (the CA re-signs
         right after its commit, possibly after our poll saw the revocation)."""
-        stale = [
-            serial
-            for serial in self.revoked
-            if (r := self.responses.get(serial)) is not None
-            and r.status is not records.Status.REVOKED
-        ]
         changed = False
-        for serial in stale:
+        for serial in list(self.stale):
             entry = self.ledger.get_ocsp_response(self.ca_id, serial)
             if entry is not None and entry.status is records.Status.REVOKED:
-                self.responses[serial] = _response(entry)
+                self._keep(_response(entry))
                 changed = True
         if changed:
             self.generation += 1
@@ -239,8 +237,15 @@ class ResponseStore:
                 self._misses.popitem(last=False)
             return None
         response = _response(entry)
-        self.responses[serial] = response
+        self._keep(response)
         return response
+
+    def _keep(self, response: Response) -> None:
+        self.responses[response.serial] = response
+        if response.serial in self.revoked and _not_revoked(response):
+            self.stale.add(response.serial)
+        else:
+            self.stale.discard(response.serial)
 
     def status(self, serial: int) -> records.CertificateStatus:
         """The ledger's status of `serial` (for answers signed on demand)."""
@@ -248,6 +253,10 @@ class ResponseStore:
             return self.ledger.certificate_status(self.ca_id, serial)
         except ValueError:
             return records.CertificateStatus(records.Status.UNKNOWN)
+
+
+def _not_revoked(response: Response) -> bool:
+    return response.status is not records.Status.REVOKED
 
 
 def _response(entry: records.OcspCacheEntry) -> Response:
