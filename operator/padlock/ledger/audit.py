@@ -125,6 +125,63 @@ def append(
     return records.AuditEvent(event_id, at, kind, actor, details_json, head.last_hash, digest)
 
 
+def append_many(
+    connection: Connection,
+    events: typing.Sequence[tuple[str, str, typing.Mapping[str, JsonValue]]],
+    *,
+    at: datetime.datetime,
+) -> list[records.AuditEvent]:
+    """Append several (kind, actor, details) rows, chained in order, with three statements
+    whatever their number (read head, insert all, move head): the group commit of
+    `Ledger.record_issuances`. The caller holds the write lock (lock_head)."""
+    if not events:
+        return []
+    head = connection.execute(
+        sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash).where(
+            schema.audit_head.c.id == 1
+        )
+    ).one()
+    at = at.astimezone(datetime.UTC)
+    event_id, prev_hash = head.last_event_id, head.last_hash
+    out: list[records.AuditEvent] = []
+    for kind, actor, details in events:
+        if not kind or not actor:
+            raise ValueError("an audit event needs a kind and an actor")
+        event_id += 1
+        details_json = canonical_details(details)
+        digest = row_hash(
+            event_id=event_id,
+            at=at,
+            kind=kind,
+            actor=actor,
+            details_json=details_json,
+            prev_hash=prev_hash,
+        )
+        out.append(records.AuditEvent(event_id, at, kind, actor, details_json, prev_hash, digest))
+        prev_hash = digest
+    connection.execute(
+        schema.audit_event.insert(),
+        [
+            {
+                "event_id": e.event_id,
+                "at": e.at,
+                "kind": e.kind,
+                "actor": e.actor,
+                "details": e.details_json,
+                "prev_hash": e.prev_hash,
+                "row_hash": e.row_hash,
+            }
+            for e in out
+        ],
+    )
+    connection.execute(
+        schema.audit_head.update()
+        .where(schema.audit_head.c.id == 1)
+        .values(last_event_id=event_id, last_hash=prev_hash)
+    )
+    return out
+
+
 def checkpoint(connection: Connection) -> records.AuditCheckpoint:
     """The chain's current end, to keep outside the database (logs, a signed note)."""
     head = connection.execute(

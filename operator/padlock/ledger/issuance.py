@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import typing
 
 import sqlalchemy as sa
 from cryptography import exceptions, x509
@@ -215,3 +216,90 @@ def insert_certificate(
     ).scalar_one()
     row = connection.execute(sa.select(_cert).where(_cert.c.cert_id == cert_id)).one()
     return certificate_from_row(row._mapping)
+
+
+# -- group commit (Ledger.record_issuances) -------------------------------------------------
+
+
+def certificate_values(
+    ca_id: int,
+    certificate: x509.Certificate,
+    *,
+    cert_type: records.CertType,
+    requester: str,
+    idempotency_key: str | None,
+    domain_validated_at: datetime.datetime | None,
+    at: datetime.datetime,
+) -> dict[str, object]:
+    """The certificate row's columns, all derived from the signed certificate (no I/O: the
+    group commit computes them before it takes the write lock)."""
+    public_key = certificate.public_key()
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {
+        "serial_number": schema.serial_to_db(certificate.serial_number),
+        "issuing_ca_id": ca_id,
+        "subject_cn": subject_cn(certificate),
+        "subject_dn": certificate.subject.rfc4514_string(),
+        "cert_type": cert_type.value,
+        "san_list": json.dumps(list(sans(certificate))),
+        "key_algorithm": algorithms.KeyAlgorithm.of_public_key(public_key).value,
+        "public_key_sha256": hashlib.sha256(spki).digest(),
+        "cert_pem": _pem(certificate),
+        "valid_from": certificate.not_valid_before_utc,
+        "valid_until": certificate.not_valid_after_utc,
+        "issued_at": at,
+        "requester": requester,
+        "idempotency_key": idempotency_key,
+        "domain_validated_at": domain_validated_at,
+        "status": "active",
+    }
+
+
+def record_from_values(cert_id: int, values: dict[str, object]) -> records.CertificateRecord:
+    """The committed row as a record, without reading it back (the values are what was
+    inserted, and both backends store them exactly: see schema.UTCDateTime)."""
+    return certificate_from_row(typing.cast(sa.RowMapping, {**values, "cert_id": cert_id}))
+
+
+def taken(
+    connection: Connection,
+    ca_id: int,
+    keys: typing.Collection[str],
+    serials: typing.Collection[int],
+) -> tuple[dict[str, records.CertificateRecord], set[int]]:
+    """Which of these idempotency keys and serials the CA already used, in one query:
+    ({key: its certificate}, {serial, ...})."""
+    conditions = []
+    if keys:
+        conditions.append(_cert.c.idempotency_key.in_(list(keys)))
+    stored = [schema.serial_to_db(s) for s in serials]
+    if stored:
+        conditions.append(_cert.c.serial_number.in_(stored))
+    if not conditions:
+        return {}, set()
+    rows = connection.execute(
+        sa.select(_cert).where(_cert.c.issuing_ca_id == ca_id, sa.or_(*conditions))
+    )
+    by_key: dict[str, records.CertificateRecord] = {}
+    used: set[int] = set()
+    for row in rows:
+        record = certificate_from_row(row._mapping)
+        used.add(record.serial)
+        if record.idempotency_key is not None:
+            by_key[record.idempotency_key] = record
+    return by_key, used
+
+
+def insert_certificates(
+    connection: Connection, rows: typing.Sequence[dict[str, object]]
+) -> list[int]:
+    """Insert several certificate rows with one statement; their cert_ids, in order. The
+    caller holds the write lock and checked serials and keys with `taken()`."""
+    if not rows:
+        return []
+    result = connection.execute(
+        _cert.insert().returning(_cert.c.cert_id, sort_by_parameter_order=True), list(rows)
+    )
+    return [int(cert_id) for cert_id in result.scalars()]

@@ -8,6 +8,7 @@ CLI. Every change is committed together with its audit row, or not at all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import typing
 
@@ -31,6 +32,26 @@ from padlock.ledger import migrate as migrations
 Clock = typing.Callable[[], datetime.datetime]
 
 
+@dataclasses.dataclass(frozen=True)
+class Issuance:
+    """One signed certificate for `Ledger.record_issuances` (the arguments of
+    `record_issuance`), with its first pre-signed OCSP response when the CA has one."""
+
+    ca_id: int
+    certificate: x509.Certificate
+    cert_type: records.CertType
+    requester: str
+    idempotency_key: str | None = None
+    domain_validated_at: datetime.datetime | None = None
+    ocsp: records.OcspCacheEntry | None = None
+
+
+IssuanceOutcome: typing.TypeAlias = (
+    records.CertificateRecord | errors.SerialCollision | errors.IdempotencyKeyReused | ValueError
+)
+"""What `record_issuances` says about one item: committed, or why not (not raised)."""
+
+
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -47,6 +68,7 @@ class Ledger:
         self.url = engines.display_url(url)
         self._engine = engines.create_engine(url, create=migrate)
         self._clock = clock
+        self._cas: dict[int, records.CARecord] = {}
         try:
             if migrate:
                 migrations.upgrade(self._engine)
@@ -175,47 +197,165 @@ class Ledger:
 
         Raises SerialCollision (sign again with a new serial), IdempotencyKeyReused (return
         `.existing` instead), UnknownCA, or ValueError if the CA did not sign `certificate`.
-        When this returns, the row is durable (see engine.py).
+        When this returns, the row is durable (see engine.py). A batch of one of
+        `record_issuances`.
         """
-        if not requester:
-            raise ValueError("record_issuance needs the requester (who asked for it)")
+        (outcome,) = self.record_issuances(
+            [
+                Issuance(
+                    ca_id,
+                    certificate,
+                    cert_type=cert_type,
+                    requester=requester,
+                    idempotency_key=idempotency_key,
+                    domain_validated_at=domain_validated_at,
+                )
+            ],
+            at=at,
+        )
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def record_issuances(
+        self, batch: typing.Sequence[Issuance], *, at: datetime.datetime | None = None
+    ) -> list[IssuanceOutcome]:
+        """Group commit: record several signed certificates (each with its audit row, still
+        hash-chained one by one, and its pre-signed OCSP response if given) in ONE write
+        transaction, so a burst pays for one lock, one commit and one fsync.
+
+        Returns one outcome per item, in order: the committed record, or (not raised) the
+        `SerialCollision` / `IdempotencyKeyReused` / `ValueError` refusing that item alone;
+        the others are committed. Two items with one idempotency key: the first is recorded,
+        the second gets `IdempotencyKeyReused(first)`. A database error (or UnknownCA) raises
+        and commits nothing of the batch. When this returns, every record is durable.
+        """
+        if not batch:
+            return []
         when = self._at(at)
-        serial = certificate.serial_number
-        with self._write() as connection:
-            ca = issuance.get_ca(connection, ca_id)
-            issuance.check_issued_by(ca, certificate)
-            if idempotency_key is not None:
-                existing = issuance.find_by_idempotency_key(connection, ca_id, idempotency_key)
-                if existing is not None:
-                    raise errors.IdempotencyKeyReused(existing)
-            if issuance.find_by_serial(connection, ca_id, serial) is not None:
-                raise errors.SerialCollision(ca_id, serial)
-            record = issuance.insert_certificate(
-                connection,
-                ca_id,
-                certificate,
-                cert_type=cert_type,
-                requester=requester,
-                idempotency_key=idempotency_key,
-                domain_validated_at=domain_validated_at,
+        outcomes: list[IssuanceOutcome | None] = [None] * len(batch)
+        values: dict[int, dict[str, object]] = {}
+        for index, item in enumerate(batch):
+            if not item.requester:
+                raise ValueError("record_issuance needs the requester (who asked for it)")
+            # Checked before the write lock: the signature check is the slow part, and a CA
+            # certificate never changes under its ca_id.
+            try:
+                issuance.check_issued_by(self._ca(item.ca_id), item.certificate)
+                if item.ocsp is not None and (item.ocsp.ca_id, item.ocsp.serial) != (
+                    item.ca_id,
+                    item.certificate.serial_number,
+                ):
+                    raise ValueError(
+                        f"the OCSP response given for serial {item.certificate.serial_number:#x}"
+                        f" is about CA {item.ocsp.ca_id} serial {item.ocsp.serial:#x}"
+                    )
+            except ValueError as exc:
+                outcomes[index] = exc
+                continue
+            values[index] = issuance.certificate_values(
+                item.ca_id,
+                item.certificate,
+                cert_type=item.cert_type,
+                requester=item.requester,
+                idempotency_key=item.idempotency_key,
+                domain_validated_at=item.domain_validated_at,
                 at=when,
             )
-            audit.append(
-                connection,
-                kind="certificate.issued",
-                actor=requester,
-                details={
-                    "ca_id": ca_id,
-                    "serial": f"{serial:x}",
-                    "cert_type": cert_type.value,
-                    "subject": record.subject_dn,
-                    "sans": list(record.sans),
-                    "not_after": record.valid_until.isoformat(),
-                    "idempotency_key": idempotency_key,
-                },
-                at=when,
+        try:
+            with self._write() as connection:
+                self._record_batch(connection, batch, values, outcomes, when)
+        except sa.exc.IntegrityError:
+            # A UNIQUE constraint fired although the checks under the write lock passed;
+            # nothing of the batch was committed. Settle each item in its own transaction,
+            # so one bad row cannot fail the others.
+            if len(batch) == 1:
+                raise
+            return [self.record_issuances([item], at=when)[0] for item in batch]
+        return [typing.cast(IssuanceOutcome, outcome) for outcome in outcomes]
+
+    @staticmethod
+    def _record_batch(
+        connection: Connection,
+        batch: typing.Sequence[Issuance],
+        values: dict[int, dict[str, object]],
+        outcomes: list[IssuanceOutcome | None],
+        when: datetime.datetime,
+    ) -> None:
+        """The inside of `record_issuances`' transaction (the write lock is held)."""
+        inserting: list[int] = []
+        first_with_key: dict[tuple[int, str], int] = {}
+        repeats: dict[int, int] = {}  # item -> the earlier item of the batch with its key
+        by_ca: dict[int, list[int]] = {}
+        for index in values:
+            by_ca.setdefault(batch[index].ca_id, []).append(index)
+        for ca_id, indexes in by_ca.items():
+            issuance.get_ca(connection, ca_id)  # UnknownCA aborts the batch
+            keys = {k for i in indexes if (k := batch[i].idempotency_key) is not None}
+            used_keys, used_serials = issuance.taken(
+                connection, ca_id, keys, {batch[i].certificate.serial_number for i in indexes}
             )
-            return record
+            drawn: set[int] = set()
+            for index in indexes:
+                item = batch[index]
+                serial = item.certificate.serial_number
+                key = item.idempotency_key
+                if key is not None and key in used_keys:
+                    outcomes[index] = errors.IdempotencyKeyReused(used_keys[key])
+                elif key is not None and (ca_id, key) in first_with_key:
+                    repeats[index] = first_with_key[(ca_id, key)]
+                elif serial in used_serials or serial in drawn:
+                    outcomes[index] = errors.SerialCollision(ca_id, serial)
+                else:
+                    drawn.add(serial)
+                    if key is not None:
+                        first_with_key[(ca_id, key)] = index
+                    inserting.append(index)
+        inserting.sort()
+        cert_ids = issuance.insert_certificates(connection, [values[i] for i in inserting])
+        for index, cert_id in zip(inserting, cert_ids, strict=True):
+            outcomes[index] = issuance.record_from_values(cert_id, values[index])
+        for index, earlier in repeats.items():
+            first = outcomes[earlier]
+            assert isinstance(first, records.CertificateRecord)
+            outcomes[index] = errors.IdempotencyKeyReused(first)
+        publication.insert_new_ocsp(
+            connection,
+            [
+                (cert_ids[n], ocsp)
+                for n, index in enumerate(inserting)
+                if (ocsp := batch[index].ocsp) is not None
+            ],
+        )
+        events: list[tuple[str, str, typing.Mapping[str, audit.JsonValue]]] = []
+        for index in inserting:
+            record = outcomes[index]
+            assert isinstance(record, records.CertificateRecord)
+            events.append(
+                (
+                    "certificate.issued",
+                    record.requester,
+                    {
+                        "ca_id": record.ca_id,
+                        "serial": f"{record.serial:x}",
+                        "cert_type": record.cert_type.value,
+                        "subject": record.subject_dn,
+                        "sans": list(record.sans),
+                        "not_after": record.valid_until.isoformat(),
+                        "idempotency_key": record.idempotency_key,
+                    },
+                )
+            )
+        audit.append_many(connection, events, at=when)
+
+    def _ca(self, ca_id: int) -> records.CARecord:
+        """The CA's record, read once per process (a CA's certificate never changes)."""
+        ca = self._cas.get(ca_id)
+        if ca is None:
+            with self._read() as connection:
+                ca = issuance.get_ca(connection, ca_id)
+            self._cas[ca_id] = ca
+        return ca
 
     def get_certificate(self, ca_id: int, serial: int) -> records.CertificateRecord | None:
         with self._read() as connection:

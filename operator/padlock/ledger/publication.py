@@ -7,6 +7,7 @@ pre-signed OCSP responses); the responder, possibly another process on PostgreSQ
 from __future__ import annotations
 
 import datetime
+import typing
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -154,3 +155,26 @@ def list_ocsp(
     if expiring_before is not None:
         query = query.where(_ocsp.c.next_update < expiring_before)
     return [_ocsp_entry(row._mapping) for row in connection.execute(query)]
+
+
+def insert_new_ocsp(
+    connection: Connection, entries: typing.Sequence[tuple[int, records.OcspCacheEntry]]
+) -> None:
+    """Store the first pre-signed response of certificates inserted in this same transaction
+    ((cert_id, entry) pairs; nothing to replace, so one INSERT for all)."""
+    if not entries:
+        return
+    connection.execute(
+        _ocsp.insert(),
+        [
+            {
+                "cert_id": cert_id,
+                "ca_id": entry.ca_id,
+                "this_update": entry.this_update,
+                "next_update": entry.next_update,
+                "ocsp_status": entry.status.value,
+                "signed_response": entry.response_der,
+            }
+            for cert_id, entry in entries
+        ],
+    )
