@@ -7,6 +7,7 @@ hook list, `after_revoke` in the revoker's, and runs `run_forever()` as a backgr
 - After an issuance: pre-sign the certificate's "good" response (DESIGN.md, data flow).
 - After a revocation: re-sign that certificate's response and regenerate its CRL shard at
   once, before `POST /v1/revoke` answers; a failure is logged and the timer retries.
+  Concurrent revocations share the regeneration (one CRL per shard, not one per revocation).
 - Every `interval` seconds: repair responses still saying good for revoked certificates,
   regenerate shards with revocations the hook missed, re-sign responses past half their
   validity, regenerate CRLs past two thirds of theirs.
@@ -47,6 +48,8 @@ class Publication:
     executor: concurrent.futures.Executor
     interval: float = 60.0
     now: Callable[[], datetime.datetime] = crl_publisher.utc_now
+    _pending_shards: set[int] = dataclasses.field(default_factory=set, init=False)
+    _crl_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock, init=False)
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -64,10 +67,23 @@ class Publication:
                 await self._run(self.presigner.update, serial, "revoked")
         except Exception:
             log.exception("re-signing the OCSP response of revoked %x failed; will retry", serial)
-        try:
-            await self._run(self.crls.publish, [authority_mod.crl_shard(serial)])
-        except Exception:
-            log.exception("regenerating the CRL shard of revoked %x failed; will retry", serial)
+        await self._publish_shard(authority_mod.crl_shard(serial))
+
+    async def _publish_shard(self, shard: int) -> None:
+        """Regenerate `shard`, together with every shard other revocations are waiting for:
+        revocations arriving together (an issuer-wide revoke-all runs its hooks at once) share
+        one CRL per shard instead of one each. Returns once a CRL listing this caller's
+        revocation (committed before the call) is stored, or the attempt failed (logged; the
+        timer retries)."""
+        self._pending_shards.add(shard)
+        async with self._crl_lock:
+            if shard not in self._pending_shards:
+                return  # published by the previous holder, which listed after our commit
+            shards, self._pending_shards = self._pending_shards, set()
+            try:
+                await self._run(self.crls.publish, shards)
+            except Exception:
+                log.exception("regenerating CRL shards %s failed; will retry", sorted(shards))
 
     async def tick(self) -> None:
         """One pass of the timer (see the module docstring)."""

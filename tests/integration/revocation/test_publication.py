@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import datetime
@@ -57,6 +58,7 @@ class World:
     publication: publication.Publication
     clock: Clock
     leaves: list[x509.Certificate]
+    issuer_key: object
 
 
 @pytest.fixture
@@ -98,13 +100,23 @@ def world(tmp_path: Path) -> Iterator[World]:
                      inter_signer.private_key(), days)  # fmt: skip
         ledger.record_issuance(ca_id, leaf, cert_type=records.CertType.TLS_SERVER, requester="t")
         leaves.append(leaf)
-    yield World(ledger, authority, pub, clock, leaves)
+    yield World(ledger, authority, pub, clock, leaves, inter_signer.private_key())
     executor.shutdown()
     ledger.close()
 
 
 def issued(cert: x509.Certificate) -> pipeline.Issued:
     return pipeline.Issued(cert, "", cert.serial_number, "tls-server", "t", False)
+
+
+def crl_numbers(world: World) -> int:
+    """The sum of every shard's CRL number: how many CRLs were published, plus a constant."""
+    total = 0
+    for shard in range(16):
+        record = world.ledger.get_crl(world.authority.ca_id, shard)
+        assert record is not None
+        total += record.crl_number
+    return total
 
 
 def cached_status(world: World, serial: int) -> c_ocsp.OCSPCertStatus:
@@ -211,3 +223,29 @@ async def test_timer_regenerates_the_shard_of_a_revocation_the_hook_missed(world
     # Nothing new: the next tick leaves the shard alone.
     await world.publication.tick()
     assert world.ledger.get_crl(ca_id, shard) == record
+
+
+async def test_concurrent_revocations_share_crl_regenerations(world: World) -> None:
+    ca_id = world.authority.ca_id
+    inter = world.authority.certificate
+    for n in range(38):
+        public = software.generate("leaf", KeyAlgorithm.EC_P256).public_key()
+        leaf = _cert(profiles.TLS_SERVER, "", public, inter, world.issuer_key)
+        world.ledger.record_issuance(
+            ca_id, leaf, cert_type=records.CertType.TLS_SERVER, requester=f"t{n}"
+        )
+        world.leaves.append(leaf)
+    await world.publication.tick()
+    before = crl_numbers(world)
+    serials = [leaf.serial_number for leaf in world.leaves]
+    for serial in serials:
+        world.ledger.revoke(ca_id, serial, 1, "t")
+    await asyncio.gather(*(world.publication.after_revoke(s) for s in serials))
+    published = crl_numbers(world) - before
+    for serial in serials:
+        record = world.ledger.get_crl(ca_id, authority_mod.crl_shard(serial))
+        assert record is not None
+        crl = x509.load_der_x509_crl(record.crl_der)
+        assert crl.get_revoked_certificate_by_serial_number(serial) is not None
+    # Without sharing, 40 revocations would publish 40 CRLs.
+    assert published < len(serials) / 2, published
