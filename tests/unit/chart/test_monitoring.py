@@ -4,8 +4,12 @@ metrics padlock exports; the Grafana dashboard queries the same metrics."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import promql_parser
+
+from padlock import metrics
 from tests.unit.chart import render
 
 MONITORING = "monitoring.coreos.com/v1"
@@ -101,3 +105,34 @@ def test_dashboard_is_valid_json_and_queries_padlock_metrics(
     assert "Revocations" in titles
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def _exported_names() -> set[str]:
+    """Every sample name padlock's metrics registry can export."""
+    names: set[str] = set()
+    for family in metrics.REGISTRY.collect():
+        suffixes = {
+            "counter": ["_total"],
+            "histogram": ["_bucket", "_count", "_sum"],
+            "summary": ["_count", "_sum"],
+        }.get(family.type, [""])
+        names.update(family.name + s for s in suffixes)
+    return names
+
+
+def _queries(objects: list[dict[str, Any]]) -> list[str]:
+    rules = [r["expr"] for r in _alerts(objects).values()]
+    cm = render.one(objects, "ConfigMap", "padlock-dashboard")
+    panels = json.loads(cm["data"]["padlock.json"])["panels"]
+    return rules + [t["expr"] for p in panels for t in p["targets"]]
+
+
+def test_every_query_is_valid_promql_over_metrics_padlock_exports() -> None:
+    objects = render.template(api_versions=[MONITORING])
+    exported = _exported_names()
+    queries = _queries(objects)
+    assert len(queries) >= 12
+    for query in queries:
+        promql_parser.parse(query)  # raises ValueError with the position of a syntax error
+        for name in re.findall(r"\bpadlock_[a-z_]+\b", query):
+            assert name in exported, f"{name} (in {query!r}) is not a padlock metric"
