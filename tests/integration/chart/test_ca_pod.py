@@ -14,6 +14,7 @@ import pathlib
 import socket
 import subprocess
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -148,6 +149,9 @@ def test_ca_pod_issues_and_its_responder_answers_good(
         )
         assert "leaf.pem: good" in answer, f"{answer}{running.logs()}"
         assert "Response verify OK" in answer, answer
+        # What the ServiceMonitor scrapes on the responder's http port.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            assert 'padlock_ocsp_requests_total{status="good"}' in resp.read().decode()
     finally:
         running.stop()
     # The token PVC was seeded by the init container; the ledger is owned by the image's user.
