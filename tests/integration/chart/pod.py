@@ -2,8 +2,9 @@
 
 Used by tests/integration/chart. `unshare -m` gives a private mount table in which every
 volume a container mounts is bind-mounted at its mountPath (host directories /etc, /var/lib,
-/run are overlaid so no mount point is made on the host), and each container's args and env
-run as the image's UID 10001 in pod order: init containers, the native sidecar until its
+/run are overlaid so no mount point is made on the host), everything else is read-only (the
+chart's readOnlyRootFilesystem), and each container's args and env run as the image's UID
+10001 in pod order: init containers, the native sidecar until its
 startupProbe passes, then the regular containers. The processes stay up until `stop()`.
 """
 
@@ -162,7 +163,8 @@ def start(
     containers = [
         c for c in [*pod.get("initContainers", []), *pod["containers"]] if c["name"] in run
     ]
-    lines = ["set -euo pipefail", "mount --make-rprivate /"]
+    # /tmp is its own (writable) mount, as the pod's emptyDir; the tests' files live there.
+    lines = ["set -euo pipefail", "mount --make-rprivate /", "mount --bind /tmp /tmp"]
     # UID 10001 must reach this Python (e.g. a pyenv under a 0700 /root): overlay the closed
     # top-level directory and open it for traversal inside the namespace only.
     closed = [
@@ -191,6 +193,12 @@ def start(
                 mounts.setdefault(m["mountPath"], sources[m["name"]])
     for dst, src in mounts.items():
         lines += [f"mkdir -p {shlex.quote(dst)}", f"mount --bind {shlex.quote(str(src))} {dst}"]
+    # readOnlyRootFilesystem: everything but the volumes (and /tmp) is read-only from here on.
+    # A bind remount changes this namespace's mount only, never the host's file system.
+    lines += [f"mount -o remount,bind,ro {m}" for m in ("/", *OVERLAID, *tops)]
+    lines.append(
+        "if touch /etc/.padlock-rw-probe 2>/dev/null; then echo 'root is writable'; exit 4; fi"
+    )
     as_uid = (
         f"setpriv --reuid={UID} --regid={UID} --clear-groups env -i HOME=/tmp PATH=/usr/bin:/bin"
     )
