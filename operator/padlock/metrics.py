@@ -68,6 +68,13 @@ CA_SERIAL_COLLISIONS = Counter(
     registry=REGISTRY,
 )
 
+CA_COMMIT_BATCH = Histogram(
+    "padlock_ca_commit_batch_size",
+    "Certificates per ledger write transaction (padlock.ca.group_commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+
 # --- Operator (`padlock operator`) ---------------------------------------------------------
 # Set by padlock.controllers.observe; certificate series are removed when their Certificate
 # is deleted. Labels follow cert-manager's (name, namespace, issuer_name, issuer_kind).

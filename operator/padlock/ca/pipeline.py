@@ -12,17 +12,25 @@ this module only orders the steps, keeps blocking work off the event loop and gu
   serial and signs again (RFC 5280 §4.1.2.2: unique per CA).
 - Lint gate: every signed certificate passes `padlock.ca.lintgate` before it is committed;
   a failure is audited, counted, and nothing is released.
-- Atomicity: the certificate is returned only after the ledger commit (certificate row +
-  audit event in one transaction), so a client never holds a certificate the ledger lacks.
-- After the commit, `after_issue` hooks run (the revocation issue adds "pre-sign the good
-  OCSP response" here); a hook failure is logged, never un-issues the certificate.
+- Atomicity: the certificate is returned only after the ledger commit (certificate row,
+  audit event and its pre-signed "good" OCSP response in one transaction), so a client never
+  holds a certificate the ledger lacks.
+- Group commit (`padlock.ca.group_commit`): concurrent requests that reach the commit share
+  one ledger transaction; if that transaction fails, every request of the batch fails (503)
+  and nothing of it is committed.
+- The OCSP response is pre-signed (`presign`) before the commit, since a new certificate's
+  status can only be "good"; if that fails, the certificate is committed without one and the
+  `after_issue` hooks run as before. Hook failures are logged, never un-issue a certificate.
 
 Signing and ledger calls run in a thread pool (`signing_threads`), pkilint in a process pool.
+Recently seen idempotency keys are answered from memory (`RECENT_KEYS`); the ledger stays the
+source of truth for every key not there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import datetime
@@ -41,7 +49,7 @@ from cryptography.hazmat.primitives import serialization
 from padlock import metrics
 from padlock.ca import authority as authority_mod
 from padlock.ca import config as ca_config
-from padlock.ca import errors, hsm, lintgate
+from padlock.ca import errors, group_commit, hsm, lintgate
 from padlock.keys import base as keys_base
 from padlock.ledger import errors as ledger_errors
 from padlock.ledger import ledger as ledger_mod
@@ -75,6 +83,13 @@ Builder = Callable[..., x509.Certificate]
 #: Runs after a certificate is committed (e.g. pre-signing its "good" OCSP response).
 AfterIssue = Callable[["Issued"], Awaitable[None]]
 
+#: Pre-signs the "good" OCSP response of a serial before its commit (blocking: HSM); None
+#: when the CA has no responder key.
+PreSign = Callable[[int], records.OcspCacheEntry | None]
+
+#: Idempotency keys whose certificate is kept in memory (a record is immutable once committed).
+RECENT_KEYS = 4096
+
 
 @dataclasses.dataclass(frozen=True)
 class SignRequest:
@@ -97,6 +112,8 @@ class Issued:
     profile: str
     requester: str
     replayed: bool
+    ocsp_presigned: bool = False
+    """True when its "good" OCSP response was committed with it (no hook needs to sign one)."""
 
 
 def utc_now() -> datetime.datetime:
@@ -134,6 +151,8 @@ class Pipeline:
         after_issue: Sequence[AfterIssue] = (),
         now: Callable[[], datetime.datetime] = utc_now,
         new_serial: Callable[[], int] = serials.new_serial,
+        presign: PreSign | None = None,
+        max_batch: int = group_commit.MAX_BATCH,
     ) -> None:
         self.authority = authority
         self.key = key
@@ -143,9 +162,38 @@ class Pipeline:
         self.executor = executor
         self.issuable = issuable
         self.after_issue = list(after_issue)
+        self.presign = presign
+        self.committer = group_commit.GroupCommitter(ledger, executor, max_batch=max_batch)
         self._build = build
         self._now = now
         self._new_serial = new_serial
+        self._recent: collections.OrderedDict[str, records.CertificateRecord] = (
+            collections.OrderedDict()
+        )
+
+    async def close(self) -> None:
+        """Finish the commit in flight (at shutdown, before the thread pool closes)."""
+        await self.committer.close()
+
+    def _remember(self, record: records.CertificateRecord) -> None:
+        if record.idempotency_key is None:
+            return
+        self._recent[record.idempotency_key] = record
+        self._recent.move_to_end(record.idempotency_key)
+        if len(self._recent) > RECENT_KEYS:
+            self._recent.popitem(last=False)
+
+    async def _find_by_key(self, key: str) -> records.CertificateRecord | None:
+        """The certificate already committed under `key`: from memory if this process saw
+        it, else from the ledger."""
+        record = self._recent.get(key)
+        if record is None:
+            record = await self._ledger(
+                self.ledger.find_by_idempotency_key, self.authority.ca_id, key
+            )
+            if record is not None:
+                self._remember(record)
+        return record
 
     async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -182,9 +230,7 @@ class Pipeline:
             csr = pki_csr.load_csr(request.csr_pem.encode("utf-8", "replace"))
         except PolicyError as exc:
             raise errors.BadRequest(exc.message, code=exc.code.value) from None
-        existing = await self._ledger(
-            self.ledger.find_by_idempotency_key, self.authority.ca_id, request.idempotency_key
-        )
+        existing = await self._find_by_key(request.idempotency_key)
         if existing is not None:
             # A replay needs no signature: it is answered even while the HSM is away.
             return self._replay(existing, request, _csr_key(csr), _requested_sans(csr))
@@ -239,28 +285,61 @@ class Pipeline:
             )
             metrics.CA_SIGNATURES.labels(request.profile).inc()
             await self._gate(cert, approved, serial, request)
-            try:
-                record = await self._ledger(
-                    self.ledger.record_issuance,
+            ocsp = await self._presign(serial)
+            outcome = await self._commit(
+                ledger_mod.Issuance(
                     self.authority.ca_id,
                     cert,
                     cert_type=cert_type,
                     requester=request.requester,
                     idempotency_key=request.idempotency_key,
+                    ocsp=ocsp,
                 )
-            except ledger_errors.SerialCollision:
+            )
+            if isinstance(outcome, ledger_errors.SerialCollision):
                 metrics.CA_SERIAL_COLLISIONS.inc()
                 log.warning("serial %x already used by this CA; signing again", serial)
                 continue
-            except ledger_errors.IdempotencyKeyReused as exc:
+            if isinstance(outcome, ledger_errors.IdempotencyKeyReused):
                 # A concurrent request with the same key won the race; ours is discarded.
-                return self._replay(exc.existing, request, approved.public_key, approved.sans)
-            return Issued(cert, record.cert_pem, serial, request.profile, request.requester, False)
+                return self._replay(outcome.existing, request, approved.public_key, approved.sans)
+            if isinstance(outcome, Exception):
+                raise outcome
+            self._remember(outcome)
+            return Issued(
+                cert,
+                outcome.cert_pem,
+                serial,
+                request.profile,
+                request.requester,
+                False,
+                ocsp_presigned=ocsp is not None,
+            )
         raise errors.CAError(
             f"{MAX_SERIAL_ATTEMPTS} fresh serials in a row were already used; "
             "the random number generator is broken",
             code="serial-exhausted",
         )
+
+    async def _presign(self, serial: int) -> records.OcspCacheEntry | None:
+        """The serial's "good" OCSP response, signed before the commit; None (logged) if the
+        responder key fails: the certificate is still issued, the after-issue hook retries."""
+        if self.presign is None:
+            return None
+        try:
+            return await self._run(self.presign, serial)
+        except Exception:
+            log.exception("pre-signing the OCSP response of %x failed", serial)
+            return None
+
+    async def _commit(self, item: ledger_mod.Issuance) -> ledger_mod.IssuanceOutcome:
+        """Record `item` in the next group commit; LedgerUnavailable if its batch failed."""
+        try:
+            return await self.committer.commit(item)
+        except (ledger_errors.LedgerError, ValueError, TypeError):
+            raise
+        except Exception as exc:  # database driver errors: connection lost, disk full, ...
+            raise errors.LedgerUnavailable(f"the ledger is unavailable: {exc}") from None
 
     def _sign(
         self, approved: pki_policy.Approved, serial: int, issuer_key: keys_base.SigningKey

@@ -32,6 +32,7 @@ from padlock.ca import ceremony, crl_publisher, hsm, ocsp_signing, pipeline
 from padlock.ca import config as ca_config
 from padlock.keys import base as keys_base
 from padlock.ledger import ledger as ledger_mod
+from padlock.ledger import records
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,19 @@ class Publication:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(func, *args))
 
+    def presign_issued(self, serial: int) -> records.OcspCacheEntry | None:
+        """The good response of a certificate about to be committed (the pipeline's
+        `presign`, blocking: HSM); the pipeline stores it in the issuance transaction."""
+        if self.presigner is None:
+            return None
+        return self.presigner.signer.presign(
+            self.presigner.ca_id, serial, records.CertificateStatus(records.Status.GOOD), "issued"
+        )
+
     async def after_issue(self, issued: pipeline.Issued) -> None:
-        """Pre-sign the new certificate's good response (a pipeline `after_issue` hook)."""
-        if self.presigner is not None:
+        """Pre-sign the new certificate's good response (a pipeline `after_issue` hook),
+        unless the pipeline already committed one with the certificate."""
+        if self.presigner is not None and not issued.ocsp_presigned:
             await self._run(self.presigner.update, issued.serial, "issued")
 
     async def after_revoke(self, serial: int) -> None:

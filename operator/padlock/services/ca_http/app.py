@@ -193,6 +193,7 @@ def _ca_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
             ),
         )
         yield
+        await ca_pipeline.close()
 
     return ctx
 
@@ -218,6 +219,7 @@ def _publication_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
                 now=opts.now,
             ),
         )
+        ca.pipeline.presign = pub.presign_issued
         ca.pipeline.after_issue.append(pub.after_issue)
         ca.revoker.after_revoke.append(pub.after_revoke)
         task = asyncio.create_task(pub.run_forever(), name="padlock-publication")
