@@ -356,3 +356,20 @@ async def test_two_workers_share_the_port_and_stop_cleanly_on_sigterm(
         )
     log = (ca.setup.directory / "ocsp.log").read_text()
     assert log.count("OCSP responder listening") == 2
+
+
+async def test_get_accepts_base64_with_or_without_url_encoding(
+    issued: tuple[helpers.RevocationCA, x509.Certificate, ocsp_http.Site],
+) -> None:
+    ca, leaf, _site = issued
+    # Vary the nonce until the base64 form holds '+' and '/' (which URL-encoding changes).
+    for n in range(200):
+        request = helpers.ocsp_request(leaf, ca.setup.intermediate, nonce=n.to_bytes(2, "big"))
+        encoded = base64.b64encode(request).decode()
+        if "+" in encoded and "/" in encoded:
+            break
+    for path in ("/" + encoded, helpers.get_path(request)):
+        status, _headers, body = await helpers.http_get(ca, path)
+        assert status == 200, path
+        parsed = c_ocsp.load_der_ocsp_response(body)
+        assert parsed.certificate_status is c_ocsp.OCSPCertStatus.GOOD, path
