@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from collections.abc import Iterable
 
 from cryptography import x509
@@ -56,8 +57,14 @@ _REASON_EXTENSIONS = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
+def _time(when: datetime.datetime) -> bytes:
+    # Revocations come in bursts (an issuer-wide revoke shares one time): encode each once.
+    return der.time(when)
+
+
 def _entry(entry: Entry) -> bytes:
-    parts = der.integer(entry.serial) + der.time(entry.revoked_at)
+    parts = der.integer(entry.serial) + _time(entry.revoked_at)
     if entry.reason:
         parts += _REASON_EXTENSIONS[entry.reason]
     return der.tlv(der.SEQUENCE, parts)
