@@ -46,7 +46,8 @@ SERVICE_CIDR = "10.0.0.0/24"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # kube-controller-manager's controller names (cmd/kube-controller-manager/names): rollouts,
 # garbage collection, service accounts + tokens, namespace deletion, kube-root-ca.crt,
-# aggregated ClusterRoles (admin/edit/view pick up charts' aggregate-to-* rules).
+# aggregated ClusterRoles (admin/edit/view pick up charts' aggregate-to-* rules), and PVC
+# protection (a deleted PVC's finalizer is removed once no pod uses it).
 CONTROLLERS = ",".join(
     [
         "deployment-controller",
@@ -57,6 +58,7 @@ CONTROLLERS = ",".join(
         "namespace-controller",
         "root-ca-certificate-publisher-controller",
         "clusterrole-aggregation-controller",
+        "persistentvolumeclaim-protection-controller",
     ]
 )
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")

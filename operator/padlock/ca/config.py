@@ -38,9 +38,14 @@ class Pkcs11Config:
 
 @dataclasses.dataclass(frozen=True)
 class LedgerSettings:
-    """The issuance database: SQLite by default, PostgreSQL by URL."""
+    """The issuance database: SQLite by default, PostgreSQL by URL.
+
+    `url_file` names a file holding the URL (a mounted Secret, so a PostgreSQL password never
+    sits in the config); when set it wins over `url`.
+    """
 
     url: str = "sqlite:///ledger.db"
+    url_file: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +208,14 @@ def _resolve_paths(config: CAConfig, base: Path) -> CAConfig:
 
     listen = config.listen
     ledger_url = config.ledger.url
+    url_file = absolute(config.ledger.url_file)
+    if url_file is not None:
+        try:
+            ledger_url = url_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"ledger.url_file {url_file}: {exc.strerror}") from None
+        if not ledger_url:
+            raise ConfigError(f"ledger.url_file {url_file} is empty")
     prefix = "sqlite:///"
     if ledger_url.startswith(prefix) and not ledger_url.startswith(prefix + "/"):
         rest = ledger_url.removeprefix(prefix)
@@ -214,7 +227,7 @@ def _resolve_paths(config: CAConfig, base: Path) -> CAConfig:
         pkcs11=dataclasses.replace(
             config.pkcs11, pin_file=absolute(config.pkcs11.pin_file) or config.pkcs11.pin_file
         ),
-        ledger=dataclasses.replace(config.ledger, url=ledger_url),
+        ledger=dataclasses.replace(config.ledger, url=ledger_url, url_file=url_file),
         listen=dataclasses.replace(
             listen,
             socket=absolute(listen.socket),

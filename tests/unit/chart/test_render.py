@@ -74,17 +74,20 @@ def test_default_ca_yaml_loads_with_padlock_ca_config(
     assert loaded.urls.ca_issuers == "http://padlock-ocsp.pki.svc/ca.crt"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py has no ledger.url_file yet: the PostgreSQL URL must come from a Secret",
-)
 def test_postgres_ca_yaml_loads_with_padlock_ca_config(
     production_objects: list[dict[str, Any]], tmp_path: pathlib.Path
 ) -> None:
+    """The PostgreSQL URL comes from a mounted Secret (ledger.url_file), never the config."""
+    rendered = _ca_yaml(production_objects)
+    assert rendered["ledger"] == {"url_file": "/etc/padlock/ledger/url"}
+    secret_url = "postgresql://padlock:s3cret@db.example:5432/padlock"
+    (tmp_path / "url").write_text(secret_url + "\n")
+    rendered["ledger"]["url_file"] = str(tmp_path / "url")  # the mounted Secret, here
     path = tmp_path / "ca.yaml"
-    path.write_text(yaml.safe_dump(_ca_yaml(production_objects)))
+    path.write_text(yaml.safe_dump(rendered))
     loaded = config.load(path)
     assert loaded.pkcs11.module == "/opt/vendor-hsm/lib/libvendorpkcs11.so"
+    assert loaded.ledger.url == secret_url
 
 
 def test_ca_yaml_paths_are_the_mounted_paths(default_objects: list[dict[str, Any]]) -> None:
