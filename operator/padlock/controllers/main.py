@@ -3,9 +3,10 @@
 Imported by `padlock.controllers.run` (and tests), which registers these handlers in kopf's
 default registry. Every body is a call into a controller module; the logic lives there.
 
-Watched: Issuers, ClusterIssuers, Certificates; padlock's own TLS Secrets (event + index only,
+Watched: Issuers, ClusterIssuers, Certificates; padlock's own TLS Secrets (on.event only,
 label-selected server-side: never on.create/update on Secrets, which would copy the private key
-into an annotation); Deployments/StatefulSets/DaemonSets that opted into reloads (index only).
+into an annotation); Deployments/StatefulSets/DaemonSets (on.event; only those that opted into
+reloads are remembered). No kopf indexes: see `padlock.controllers.reloads` for why.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Runtime:
     scheduler_task: asyncio.Task[None] | None = None
     recheck_task: asyncio.Task[None] | None = None
     http: Any = None
+    inventory: reloads.Inventory = dataclasses.field(default_factory=reloads.Inventory)
     ca_override: Any = None  # tests: a CAPort to use instead of a CAClient
 
 
@@ -172,59 +174,35 @@ async def certificate_event(body: kopf.Body, type: str, memo: Any, **_: Any) -> 
         issuing.forget_certificate(_deps(memo), body.metadata.namespace or "", body.metadata.name)
 
 
-# tls.crt hashes of padlock's TLS Secrets, by namespace (for reloads over several Secrets).
-@kopf.index("v1", "secrets", labels=SECRET_LABELS)
-def padlock_secrets(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> Any:
-    value = secretwatch.tls_crt_hash(body)
-    return {namespace: (name, value)} if value else None
-
-
-def _opted_in(annotations: kopf.Annotations, **_: Any) -> bool:
-    return reloads.wants_reload(annotations)
-
-
-# Opted-in workloads, by namespace.
-@kopf.index("apps", "v1", "deployments", when=_opted_in)
-def reload_deployments(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
-    return {namespace: reloads.workload_ref("Deployment", body)}
-
-
-@kopf.index("apps", "v1", "statefulsets", when=_opted_in)
-def reload_statefulsets(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
-    return {namespace: reloads.workload_ref("StatefulSet", body)}
-
-
-@kopf.index("apps", "v1", "daemonsets", when=_opted_in)
-def reload_daemonsets(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
-    return {namespace: reloads.workload_ref("DaemonSet", body)}
-
-
 # padlock's TLS Secrets: deleted or changed by others → re-issue; new content → reloads.
 @kopf.on.event("v1", "secrets", labels=SECRET_LABELS)
 async def secret_event(
-    body: kopf.Body, type: str, namespace: str | None, memo: Any, **kwargs: Any
+    body: kopf.Body, type: str, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
-    # kopf passes every index as a keyword argument named after its function.
-    indexes: dict[str, kopf.Index[str, Any]] = kwargs
-    refs = [
-        ref
-        for index in ("reload_deployments", "reload_statefulsets", "reload_daemonsets")
-        for ref in indexes[index].get(namespace or "", [])
-    ]
-    hashes = dict(indexes["padlock_secrets"].get(namespace or "", []))
-    await secretwatch.handle_secret_event(_deps(memo), type, body, refs, hashes)
+    inventory: reloads.Inventory = memo.runtime.inventory
+    ns = namespace or ""
+    if type == "DELETED" or not secretwatch.is_consistent(body):
+        inventory.set_secret(ns, name, None)
+    else:
+        inventory.set_secret(ns, name, secretwatch.tls_crt_hash(body))
+    await secretwatch.handle_secret_event(
+        _deps(memo), type, body, inventory.refs_in(ns), inventory.hashes_in(ns)
+    )
 
 
-# An opted-in workload seen without a baseline hash: record what its pods run with.
-@kopf.on.event("apps", "v1", "deployments", when=_opted_in)
-@kopf.on.event("apps", "v1", "statefulsets", when=_opted_in)
-@kopf.on.event("apps", "v1", "daemonsets", when=_opted_in)
+# Deployments, StatefulSets, DaemonSets: remember those that opted in; record a baseline.
+@kopf.on.event("apps", "v1", "deployments")
+@kopf.on.event("apps", "v1", "statefulsets")
+@kopf.on.event("apps", "v1", "daemonsets")
 async def workload_event(
-    body: kopf.Body, type: str, namespace: str | None, memo: Any, **kwargs: Any
+    body: kopf.Body, type: str, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
-    if type == "DELETED":
+    inventory: reloads.Inventory = memo.runtime.inventory
+    kind = str(body.get("kind"))
+    ns = namespace or ""
+    if type == "DELETED" or not reloads.wants_reload(body.metadata.annotations):
+        inventory.set_workload(kind, ns, name, None)
         return
-    indexes: dict[str, kopf.Index[str, Any]] = kwargs
-    ref = reloads.workload_ref(str(body.get("kind")), body)
-    hashes = dict(indexes["padlock_secrets"].get(namespace or "", []))
-    await reloads.record_baseline(_deps(memo), ref, hashes)
+    ref = reloads.workload_ref(kind, body)
+    inventory.set_workload(kind, ns, name, ref)
+    await reloads.handle_workload_event(_deps(memo), ref, inventory.hashes_in(ns))

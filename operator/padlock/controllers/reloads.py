@@ -10,6 +10,11 @@ The pod template's `padlock.dev/cert-hash` is set to the hash of the Secret's `t
 restart replays every Secret and patches nothing. A workload seen for the first time, with no
 hash yet, gets the hash recorded on its own metadata (which does not roll it): the pods it
 runs were started with the content at hand.
+
+The operator keeps what it knows in an `Inventory` (padlock Secret hashes and opted-in
+workloads, by namespace), filled from kopf `on.event` handlers. kopf's own indexes would do
+the same, but while they pre-populate every object's worker wakes on every other object's
+toggle (quadratic): a restart with 2,000 Secrets did not resume in minutes.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from padlock.api import labels
 from padlock.controllers import observe
-from padlock.controllers.context import Deps
 from padlock.kube import events, objects, paths, workloads
+
+if TYPE_CHECKING:
+    from padlock.controllers.context import Deps
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,34 @@ class WorkloadRef:
     mounted: frozenset[str]
     cert_hash: str | None
     """The hash the pods run with: the template's, else the baseline on the metadata."""
+
+
+@dataclasses.dataclass
+class Inventory:
+    """padlock TLS Secret hashes and opted-in workloads, by namespace (in memory only)."""
+
+    secret_hashes: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    workloads: dict[str, dict[tuple[str, str], WorkloadRef]] = dataclasses.field(
+        default_factory=dict
+    )
+
+    def hashes_in(self, namespace: str) -> dict[str, str]:
+        return self.secret_hashes.get(namespace, {})
+
+    def refs_in(self, namespace: str) -> list[WorkloadRef]:
+        return list(self.workloads.get(namespace, {}).values())
+
+    def set_secret(self, namespace: str, name: str, content_hash: str | None) -> None:
+        if content_hash is None:
+            self.secret_hashes.get(namespace, {}).pop(name, None)
+        else:
+            self.secret_hashes.setdefault(namespace, {})[name] = content_hash
+
+    def set_workload(self, kind: str, namespace: str, name: str, ref: WorkloadRef | None) -> None:
+        if ref is None:
+            self.workloads.get(namespace, {}).pop((kind, name), None)
+        else:
+            self.workloads.setdefault(namespace, {})[(kind, name)] = ref
 
 
 def wants_reload(annotations: Mapping[str, str]) -> bool:
@@ -151,3 +186,27 @@ async def record_baseline(deps: Deps, ref: WorkloadRef, secret_hashes: Mapping[s
         deps.kube, paths.WORKLOADS[ref.kind], ref.namespace, ref.name, {labels.CERT_HASH: wanted}
     )
     return patched is not None
+
+
+def followed(ref: WorkloadRef) -> set[str]:
+    """Every Secret name the workload may follow (padlock's or not)."""
+    return set(ref.reload_secrets) | (set(ref.mounted) if ref.reload_all else set())
+
+
+async def handle_workload_event(
+    deps: Deps, ref: WorkloadRef, secret_hashes: Mapping[str, str]
+) -> int:
+    """A workload event: record a baseline, or roll a workload that follows exactly one
+    Secret whose content changed while nobody rolled it (e.g. the operator crashed between
+    writing the Secret and patching the pod template). Several Secrets: only Secret events
+    roll, since a partly filled inventory would give a wrong combined hash. Returns rolls."""
+    if ref.cert_hash is None:
+        await record_baseline(deps, ref, secret_hashes)
+        return 0
+    only = followed(ref)
+    if len(only) != 1:
+        return 0
+    (name,) = only
+    if name not in secret_hashes:
+        return 0
+    return await reload_for_secret(deps, ref.namespace, name, [ref], secret_hashes)

@@ -105,3 +105,32 @@ async def test_a_workload_opting_in_after_issuance_gets_a_baseline_then_rolls(en
         env.deps, NAMESPACE, "web-tls", [ref], {"web-tls": "h2"}
     )
     assert rolled == 1
+
+
+async def test_a_workload_event_rolls_a_single_secret_follower_that_missed_a_change(
+    env: Env,
+) -> None:
+    # As after a crash between the Secret write and the pod-template patch.
+    await env.create(paths.DEPLOYMENTS, _deployment({labels.RELOAD_SECRETS: "web-tls"}, "old"))
+    ref = reloads.workload_ref("Deployment", await env.get(paths.DEPLOYMENTS, "web"))
+    assert await reloads.handle_workload_event(env.deps, ref, {"web-tls": "old"}) == 0
+    assert await reloads.handle_workload_event(env.deps, ref, {}) == 0  # not seen yet
+    assert await reloads.handle_workload_event(env.deps, ref, {"web-tls": "new"}) == 1
+
+
+async def test_a_workload_event_never_rolls_a_several_secret_follower(env: Env) -> None:
+    await env.create(paths.DEPLOYMENTS, _deployment({labels.RELOAD: "true"}, "old"))
+    ref = reloads.workload_ref("Deployment", await env.get(paths.DEPLOYMENTS, "web"))
+    # Only one of its two Secrets known yet: a combined hash now would be wrong.
+    assert await reloads.handle_workload_event(env.deps, ref, {"web-tls": "new"}) == 0
+
+
+def test_the_inventory_forgets_deleted_secrets_and_workloads() -> None:
+    inventory = reloads.Inventory()
+    inventory.set_secret("ns", "a", "h")
+    ref = reloads.workload_ref("Deployment", _deployment({labels.RELOAD: "true"}))
+    inventory.set_workload("Deployment", "ns", "web", ref)
+    assert inventory.hashes_in("ns") == {"a": "h"} and inventory.refs_in("ns") == [ref]
+    inventory.set_secret("ns", "a", None)
+    inventory.set_workload("Deployment", "ns", "web", None)
+    assert inventory.hashes_in("ns") == {} and inventory.refs_in("ns") == []
