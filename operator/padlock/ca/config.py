@@ -58,6 +58,10 @@ class ListenConfig:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
+    # Prometheus scrape port: serves GET /metrics only (never /v1/*), plain HTTP. None = off;
+    # the metrics stay reachable on the unix socket either way.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from padlock.ca import config as ca_config
+from padlock.services.ca_http import handlers
 from padlock.services.ca_http.app import AppOptions, init_app
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,19 @@ def _remove_stale_socket(path: Path) -> None:
     path.unlink()
 
 
+async def _start_metrics(listen: ca_config.ListenConfig) -> web.AppRunner | None:
+    """A separate scrape-only listener, so Prometheus never reaches the signing API."""
+    if listen.metrics_port is None:
+        return None
+    app = web.Application()
+    app.router.add_get("/metrics", handlers.metrics_text)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, listen.metrics_host, listen.metrics_port).start()
+    log.info("CA metrics on http://%s:%s/metrics", listen.metrics_host, listen.metrics_port)
+    return runner
+
+
 async def serve(
     config: ca_config.CAConfig,
     options: AppOptions | None = None,
@@ -75,6 +89,7 @@ async def serve(
         log.error("padlock ca serve cannot start: %s", exc)
         await runner.cleanup()
         return 2
+    metrics_runner: web.AppRunner | None = None
     try:
         listen = config.listen
         if listen.socket is not None:
@@ -98,9 +113,12 @@ async def serve(
                 listen.tcp_host,
                 listen.tcp_port,
             )
+        metrics_runner = await _start_metrics(listen)
         await stop.wait()
         log.info("shutting down")
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
