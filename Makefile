@@ -47,7 +47,8 @@ up: setup controlplane ## start the local control plane (and padlock) under .pad
 down: ## stop everything `make up` started
 	@bash tools/down.sh
 
-bench: setup ## run every script in bench/ and rewrite bench/RESULTS.md
+bench: setup controlplane ## run every script in bench/ and rewrite bench/RESULTS.md
+	@bash tools/setup-system.sh --bench
 	$(BIN)/python bench/run_all.py
 
 clean:

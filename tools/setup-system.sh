@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages padlock's tests and demo need, only when missing.
-# Called by `make setup`. Root installs directly; others go through sudo.
+# Called by `make setup` (and `make bench` with --bench for the load tools). Root installs directly; others go through sudo.
 set -euo pipefail
 
 need=()
@@ -9,6 +9,11 @@ command -v pkcs11-tool   >/dev/null || need+=(opensc)
 command -v openssl       >/dev/null || need+=(openssl)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 [[ -e /usr/lib/softhsm/libsofthsm2.so ]] || need+=(softhsm2)
+if [[ "${1:-}" == "--bench" ]]; then
+  # bench/bench_ocsp.py drives the responder with wrk beside nginx serving the same DER.
+  command -v wrk   >/dev/null || need+=(wrk)
+  command -v nginx >/dev/null || need+=(nginx)
+fi
 
 if ((${#need[@]} == 0)); then
   exit 0
