@@ -163,7 +163,8 @@ class Pipeline:
         self.issuable = issuable
         self.after_issue = list(after_issue)
         self.presign = presign
-        self.committer = group_commit.GroupCommitter(ledger, executor, max_batch=max_batch)
+        self.committer = group_commit.committer(ledger, executor, max_batch=max_batch)
+        self.lookups = group_commit.key_lookup(ledger, authority.ca_id, executor)
         self._build = build
         self._now = now
         self._new_serial = new_serial
@@ -173,6 +174,7 @@ class Pipeline:
 
     async def close(self) -> None:
         """Finish the commit in flight (at shutdown, before the thread pool closes)."""
+        await self.lookups.close()
         await self.committer.close()
 
     def _remember(self, record: records.CertificateRecord) -> None:
@@ -188,9 +190,7 @@ class Pipeline:
         it, else from the ledger."""
         record = self._recent.get(key)
         if record is None:
-            record = await self._ledger(
-                self.ledger.find_by_idempotency_key, self.authority.ca_id, key
-            )
+            record = await self._batched(self.lookups, key)
             if record is not None:
                 self._remember(record)
         return record
@@ -335,7 +335,15 @@ class Pipeline:
     async def _commit(self, item: ledger_mod.Issuance) -> ledger_mod.IssuanceOutcome:
         """Record `item` in the next group commit; LedgerUnavailable if its batch failed."""
         try:
-            return await self.committer.commit(item)
+            return await self._batched(self.committer, item)
+        except errors.LedgerUnavailable as exc:
+            raise errors.LedgerUnavailable(f"{exc}; nothing of its batch was committed") from None
+
+    @staticmethod
+    async def _batched(batcher: group_commit.Batcher[Any, T], item: Any) -> T:
+        """`batcher.submit(item)`, with database driver errors as LedgerUnavailable."""
+        try:
+            return await batcher.submit(item)
         except (ledger_errors.LedgerError, ValueError, TypeError):
             raise
         except Exception as exc:  # database driver errors: connection lost, disk full, ...

@@ -182,6 +182,17 @@ class Ledger:
         with self._read() as connection:
             return issuance.find_by_idempotency_key(connection, ca_id, key)
 
+    def find_by_idempotency_keys(
+        self, ca_id: int, keys: typing.Collection[str]
+    ) -> dict[str, records.CertificateRecord]:
+        """The certificates already recorded under any of these keys, in one query (the CA
+        batches the lookups of concurrent requests)."""
+        if not keys:
+            return {}
+        with self._read() as connection:
+            found, _serials = issuance.taken(connection, ca_id, keys, ())
+        return found
+
     def record_issuance(
         self,
         ca_id: int,
@@ -290,7 +301,7 @@ class Ledger:
         for index in values:
             by_ca.setdefault(batch[index].ca_id, []).append(index)
         for ca_id, indexes in by_ca.items():
-            issuance.get_ca(connection, ca_id)  # UnknownCA aborts the batch
+            # The CA exists: `_ca()` read it (UnknownCA aborts the batch); CAs are never deleted.
             keys = {k for i in indexes if (k := batch[i].idempotency_key) is not None}
             used_keys, used_serials = issuance.taken(
                 connection, ca_id, keys, {batch[i].certificate.serial_number for i in indexes}

@@ -164,3 +164,15 @@ def test_a_unique_violation_the_checks_missed_falls_back_to_one_transaction_per_
     assert len(calls) == 3  # the batch, then each item on its own
     assert ledger.count("certificate") == 2
     assert ledger.verify_audit_chain().ok
+
+
+def test_one_query_finds_the_certificates_of_several_idempotency_keys(
+    ledger: Ledger, ca_id: int, software_ca: certs.SoftwareCA
+) -> None:
+    outcomes = ledger.record_issuances(
+        [_item(ca_id, software_ca, 40 + n, f"ns/look/{n}") for n in range(3)]
+    )
+    found = ledger.find_by_idempotency_keys(ca_id, ["ns/look/0", "ns/look/2", "ns/none"])
+    assert found == {"ns/look/0": outcomes[0], "ns/look/2": outcomes[2]}
+    assert ledger.find_by_idempotency_keys(ca_id + 1, ["ns/look/0"]) == {}
+    assert ledger.find_by_idempotency_keys(ca_id, []) == {}
