@@ -108,6 +108,11 @@ class ResponseSigner:
         self, cert_id: ocsp.CertId, status: records.CertificateStatus
     ) -> ocsp.SingleResponse:
         this_update, next_update = self.window()
+        if status.revoked_at is not None and status.revoked_at > this_update:
+            # RFC 6960 §4.2.1: thisUpdate is when the status was known to be correct; a
+            # revoked answer must not claim to predate its own revocation.
+            this_update = status.revoked_at.replace(microsecond=0)
+            next_update = this_update + self.validity
         return ocsp.SingleResponse(
             cert_id=cert_id,
             status=_STATUS[status.status],

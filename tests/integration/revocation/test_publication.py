@@ -249,3 +249,17 @@ async def test_concurrent_revocations_share_crl_regenerations(world: World) -> N
         assert crl.get_revoked_certificate_by_serial_number(serial) is not None
     # Without sharing, 40 revocations would publish 40 CRLs.
     assert published < len(serials) / 2, published
+
+
+async def test_a_revoked_answer_never_predates_its_revocation(world: World) -> None:
+    """RFC 6960 §4.2.1: thisUpdate of a revoked answer is not before revocationTime, even
+    though good answers are backdated a minute for slow client clocks."""
+    leaf = world.leaves[0]
+    ca_id = world.authority.ca_id
+    world.ledger.revoke(ca_id, leaf.serial_number, 1, "t")
+    await world.publication.after_revoke(leaf.serial_number)
+    entry = world.ledger.get_ocsp_response(ca_id, leaf.serial_number)
+    assert entry is not None
+    parsed = c_ocsp.load_der_ocsp_response(entry.response_der)
+    assert parsed.revocation_time_utc is not None
+    assert parsed.this_update_utc >= parsed.revocation_time_utc.replace(microsecond=0)
