@@ -136,11 +136,7 @@ def append_many(
     `Ledger.record_issuances`. The caller holds the write lock (lock_head)."""
     if not events:
         return []
-    head = connection.execute(
-        sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash).where(
-            schema.audit_head.c.id == 1
-        )
-    ).one()
+    head = connection.execute(_READ_HEAD).one()
     at = at.astimezone(datetime.UTC)
     event_id, prev_hash = head.last_event_id, head.last_hash
     out: list[records.AuditEvent] = []
@@ -160,7 +156,7 @@ def append_many(
         out.append(records.AuditEvent(event_id, at, kind, actor, details_json, prev_hash, digest))
         prev_hash = digest
     connection.execute(
-        schema.audit_event.insert(),
+        _INSERT_EVENT,
         [
             {
                 "event_id": e.event_id,
@@ -174,12 +170,16 @@ def append_many(
             for e in out
         ],
     )
-    connection.execute(
-        schema.audit_head.update()
-        .where(schema.audit_head.c.id == 1)
-        .values(last_event_id=event_id, last_hash=prev_hash)
-    )
+    connection.execute(_MOVE_HEAD, {"last_event_id": event_id, "last_hash": prev_hash})
     return out
+
+
+# Built once (append_many runs for every group commit).
+_READ_HEAD = sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash).where(
+    schema.audit_head.c.id == 1
+)
+_INSERT_EVENT = schema.audit_event.insert()
+_MOVE_HEAD = schema.audit_head.update().where(schema.audit_head.c.id == 1)
 
 
 def checkpoint(connection: Connection) -> records.AuditCheckpoint:

@@ -274,24 +274,31 @@ def taken(
     OR between them SQLite would walk every certificate of the CA)."""
     by_key: dict[str, records.CertificateRecord] = {}
     if keys:
-        rows = connection.execute(
-            sa.select(_cert).where(
-                _cert.c.issuing_ca_id == ca_id, _cert.c.idempotency_key.in_(list(keys))
-            )
-        )
+        rows = connection.execute(_KEYS_TAKEN, {"ca_id": ca_id, "keys": list(keys)})
         for row in rows:
             record = certificate_from_row(row._mapping)
             by_key[typing.cast(str, record.idempotency_key)] = record
     used: set[int] = set()
     if serials:
         found = connection.execute(
-            sa.select(_cert.c.serial_number).where(
-                _cert.c.issuing_ca_id == ca_id,
-                _cert.c.serial_number.in_([schema.serial_to_db(s) for s in serials]),
-            )
+            _SERIALS_TAKEN,
+            {"ca_id": ca_id, "serials": [schema.serial_to_db(s) for s in serials]},
         ).scalars()
         used = {schema.serial_from_db(raw) for raw in found}
     return by_key, used
+
+
+# Built once: the group commit runs them for every batch (SQLAlchemy then reuses the compiled
+# form without rebuilding and re-hashing the statement).
+_KEYS_TAKEN = sa.select(_cert).where(
+    _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
+    _cert.c.idempotency_key.in_(sa.bindparam("keys", expanding=True)),
+)
+_SERIALS_TAKEN = sa.select(_cert.c.serial_number).where(
+    _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
+    _cert.c.serial_number.in_(sa.bindparam("serials", expanding=True)),
+)
+_INSERT_RETURNING_ID = _cert.insert().returning(_cert.c.cert_id, sort_by_parameter_order=True)
 
 
 def insert_certificates(
@@ -301,7 +308,5 @@ def insert_certificates(
     caller holds the write lock and checked serials and keys with `taken()`."""
     if not rows:
         return []
-    result = connection.execute(
-        _cert.insert().returning(_cert.c.cert_id, sort_by_parameter_order=True), list(rows)
-    )
+    result = connection.execute(_INSERT_RETURNING_ID, list(rows))
     return [int(cert_id) for cert_id in result.scalars()]

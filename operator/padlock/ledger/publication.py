@@ -17,6 +17,7 @@ from padlock.ledger import errors, records, schema
 _crl = schema.crl
 _ocsp = schema.ocsp_response_cache
 _cert = schema.certificate
+_INSERT_OCSP = _ocsp.insert()
 
 
 def next_crl_number(connection: Connection, ca_id: int, shard: int) -> int:
@@ -165,7 +166,7 @@ def insert_new_ocsp(
     if not entries:
         return
     connection.execute(
-        _ocsp.insert(),
+        _INSERT_OCSP,
         [
             {
                 "cert_id": cert_id,
