@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import hashlib
 from collections.abc import Sequence
 
@@ -300,9 +301,15 @@ class Signer:
     ) -> None:
         self.certificate = certificate
         self.key = key
-        # RFC 6960 §4.2.1 KeyHash: SHA-1 of the responder's subjectPublicKey bits.
-        self.key_hash = hashlib.sha1(subject_public_key_bits(certificate)).digest()  # noqa: S324
-        self.certificate_der = certificate.public_bytes(Encoding.DER)
+        self.key_hash, self.certificate_der = _responder_id(certificate)
+
+
+@functools.lru_cache(maxsize=16)
+def _responder_id(certificate: x509.Certificate) -> tuple[bytes, bytes]:
+    """(KeyHash, DER) of a responder certificate, computed once: the CA builds a `Signer` for
+    every response it pre-signs. RFC 6960 §4.2.1 KeyHash: SHA-1 of its subjectPublicKey bits."""
+    key_hash = hashlib.sha1(subject_public_key_bits(certificate)).digest()  # noqa: S324
+    return key_hash, certificate.public_bytes(Encoding.DER)
 
 
 def build_response(
