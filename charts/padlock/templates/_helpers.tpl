@@ -79,6 +79,16 @@ workload template, so `helm template` and `helm install` both stop here.
 {{- if and (include "padlock.ocspSeparate" .) .Values.ocsp.sign (eq .Values.hsm.type "softhsm") }}
 {{- fail "ocsp.sign: with ledger.type=postgres the responder runs as its own Deployment, and signing on demand needs an HSM every replica can reach; SoftHSM's token is one PVC in the CA pod. Use hsm.type=pkcs11, set ocsp.inCAPod=true, or leave ocsp.sign=false" }}
 {{- end }}
+{{- /* The operator, the CA and (in the CA pod) the responder share one network namespace. */}}
+{{- if eq (int .Values.ca.metricsPort) (int .Values.operator.metricsPort) }}
+{{- fail (printf "ca.metricsPort and operator.metricsPort are both %d: the operator and the CA share the pod's network namespace, give them different ports" (int .Values.ca.metricsPort)) }}
+{{- end }}
+{{- if and (not (include "padlock.ocspSeparate" .)) (eq (int .Values.ca.metricsPort) (int .Values.ocsp.port)) }}
+{{- fail (printf "ca.metricsPort and ocsp.port are both %d: the responder runs in the CA pod, give them different ports" (int .Values.ca.metricsPort)) }}
+{{- end }}
+{{- if and (not (include "padlock.ocspSeparate" .)) (eq (int .Values.operator.metricsPort) (int .Values.ocsp.port)) }}
+{{- fail (printf "operator.metricsPort and ocsp.port are both %d: the responder runs in the CA pod, give them different ports" (int .Values.operator.metricsPort)) }}
+{{- end }}
 {{- if and .Values.ocsp.autoscaling.enabled (gt (int .Values.ocsp.autoscaling.minReplicas) (int .Values.ocsp.autoscaling.maxReplicas)) }}
 {{- fail (printf "ocsp.autoscaling: minReplicas (%d) is greater than maxReplicas (%d)" (int .Values.ocsp.autoscaling.minReplicas) (int .Values.ocsp.autoscaling.maxReplicas)) }}
 {{- end }}
@@ -120,7 +130,10 @@ The CA config, exactly the format of operator/padlock/ca/config.py (CAConfig.to_
     "key_label" .Values.hsm.keyLabel
     "ocsp_key_label" .Values.hsm.ocspKeyLabel)
   "ledger" $ledger
-  "listen" (dict "socket" (include "padlock.path.socket" .))
+  "listen" (dict
+    "socket" (include "padlock.path.socket" .)
+    "metrics_host" "0.0.0.0"
+    "metrics_port" (int .Values.ca.metricsPort))
   "urls" $urls
   "policy" (dict
     "max_lifetime_seconds" (int .Values.ca.policy.maxLifetimeSeconds)

@@ -68,6 +68,9 @@ def test_default_ca_yaml_loads_with_padlock_ca_config(
     assert loaded.pkcs11.pin_file == pathlib.Path("/etc/padlock/pin/pin")
     assert loaded.chain_file == pathlib.Path("/etc/padlock/chain/chain.pem")
     assert loaded.listen.socket == pathlib.Path("/run/padlock/ca.sock")
+    # Prometheus reaches the scrape-only listener from outside the pod (the Service's port).
+    assert (loaded.listen.metrics_host, loaded.listen.metrics_port) == ("0.0.0.0", 9403)
+    assert loaded.listen.tcp_port is None  # the signing API stays on the socket
     assert loaded.ledger.url == "sqlite:////var/lib/padlock/ledger/ledger.db"
     assert loaded.urls.ocsp == "http://padlock-ocsp.pki.svc"
     assert loaded.urls.crl_base == "http://padlock-ocsp.pki.svc/crl"
@@ -88,6 +91,18 @@ def test_postgres_ca_yaml_loads_with_padlock_ca_config(
     loaded = config.load(path)
     assert loaded.pkcs11.module == "/opt/vendor-hsm/lib/libvendorpkcs11.so"
     assert loaded.ledger.url == secret_url
+
+
+def test_ca_metrics_port_value_reaches_ca_yaml_and_the_ca_container(
+    tmp_path: pathlib.Path,
+) -> None:
+    objects = render.template(sets=["ca.metricsPort=19403"])
+    path = tmp_path / "ca.yaml"
+    path.write_text(yaml.safe_dump(_ca_yaml(objects)))
+    assert config.load(path).listen.metrics_port == 19403
+    pod = render.one(objects, "Deployment", "padlock")["spec"]["template"]["spec"]
+    ports = render.container(pod, "ca")["ports"]
+    assert ports == [{"name": "ca-metrics", "containerPort": 19403, "protocol": "TCP"}]
 
 
 def test_ca_yaml_paths_are_the_mounted_paths(default_objects: list[dict[str, Any]]) -> None:

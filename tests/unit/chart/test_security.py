@@ -106,19 +106,24 @@ def test_network_policy_opens_only_ocsp_and_metrics_on_the_ca_pod(
     selector = policy["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= pod["metadata"]["labels"].items()
     opened = sorted(p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"])
-    assert opened == ["http", "metrics"]
+    assert opened == ["ca-metrics", "http", "metrics"]
     # OCSP from anywhere: the rule for http has no `from`.
     (ocsp_rule,) = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "http"]
     assert "from" not in ocsp_rule
-    # Every opened name is a declared container port; the CA container declares none.
-    declared = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+    # Every opened name is a declared container port (the CA is a native sidecar, an init
+    # container); the CA container declares only its scrape-only metrics port.
+    spec = pod["spec"]
+    containers = spec["containers"] + spec["initContainers"]
+    declared = {p["name"] for c in containers for p in c.get("ports", [])}
     assert set(opened) <= declared
-    assert "ports" not in render.container(pod["spec"], "ca")
+    assert [p["name"] for p in render.container(spec, "ca")["ports"]] == ["ca-metrics"]
 
 
 def test_metrics_peers_restrict_scraping(production_objects: list[dict[str, Any]]) -> None:
+    """networkPolicy.metricsFrom guards the operator's and the CA's metrics ports alike."""
     policy = render.one(production_objects, "NetworkPolicy", "padlock-ca")
     (metrics_rule,) = policy["spec"]["ingress"]
+    assert sorted(p["port"] for p in metrics_rule["ports"]) == ["ca-metrics", "metrics"]
     assert metrics_rule["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "monitoring"
     }

@@ -40,6 +40,32 @@ WRONG_VALUES = [
         "/monitoring/serviceMonitor/enabled",
     ),
     ("bad digest", ["image.digest=latest"], "at '/image/digest'"),
+    ("CA metrics port zero", ["ca.metricsPort=0"], "at '/ca/metricsPort': minimum: got 0, want 1"),
+    (
+        "CA metrics port above 65535",
+        ["ca.metricsPort=65536"],
+        "at '/ca/metricsPort': maximum: got 65,536, want 65,535",
+    ),
+    (
+        "CA metrics port not a number",
+        ["ca.metricsPort=metrics"],
+        "at '/ca/metricsPort': got string, want integer",
+    ),
+    (
+        "CA and operator metrics on one port",
+        ["ca.metricsPort=9402"],
+        "ca.metricsPort and operator.metricsPort are both 9402",
+    ),
+    (
+        "CA metrics on the in-pod responder's port",
+        ["ca.metricsPort=8080"],
+        "ca.metricsPort and ocsp.port are both 8080: the responder runs in the CA pod",
+    ),
+    (
+        "operator metrics on the in-pod responder's port",
+        ["operator.metricsPort=8080"],
+        "operator.metricsPort and ocsp.port are both 8080",
+    ),
     (
         "pkcs11 without module",
         ["hsm.type=pkcs11"],
@@ -75,6 +101,13 @@ def test_wrong_value_fails_with_a_message_naming_it(sets: list[str], message: st
 def test_postgres_with_softhsm_works_when_the_responder_stays_in_the_ca_pod() -> None:
     objects = render.template(sets=["ledger.type=postgres", "ocsp.inCAPod=true", "ocsp.sign=true"])
     assert render.find(objects, "Deployment", "padlock-ocsp") == []
+
+
+def test_ca_metrics_may_share_a_port_number_with_a_responder_in_its_own_pod() -> None:
+    """With PostgreSQL the responder is its own Deployment: 8080 is free in the CA pod."""
+    objects = render.template(sets=["ledger.type=postgres", "ca.metricsPort=8080"])
+    pod = render.one(objects, "Deployment", "padlock")["spec"]["template"]["spec"]
+    assert render.container(pod, "ca")["ports"][0]["containerPort"] == 8080
 
 
 def test_postgres_with_softhsm_runs_a_keyless_responder_deployment() -> None:
