@@ -68,3 +68,9 @@ class Deps:
     """The CA's trust anchor PEM for `ca.crt`, fetched once."""
     issuers: dict[IssuerKey, IssuerState] = dataclasses.field(default_factory=dict)
     ca_slots: asyncio.Semaphore = dataclasses.field(default_factory=lambda: asyncio.Semaphore(16))
+    reconcile_slots: asyncio.Semaphore = dataclasses.field(
+        default_factory=lambda: asyncio.Semaphore(32)
+    )
+    """Bounds Certificate reconciliations in flight: kopf starts one worker per object, so a
+    thousand new Certificates (or a restart) would otherwise hold a thousand handler frames,
+    keys and API answers in memory at once, and queue a thousand API calls."""

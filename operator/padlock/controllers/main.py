@@ -164,7 +164,9 @@ async def issuer_event(body: kopf.Body, type: str, memo: Any, **_: Any) -> None:
 @kopf.on.create(G, V, CERTIFICATES)
 @kopf.on.update(G, V, CERTIFICATES)
 async def certificate_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
-    await issuing.handle_certificate(_deps(memo), body)
+    deps = _deps(memo)
+    async with deps.reconcile_slots:
+        await issuing.handle_certificate(deps, body)
 
 
 # A deleted Certificate: drop its renewal and its gauges (its Secret is kept).
