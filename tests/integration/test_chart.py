@@ -130,6 +130,16 @@ def test_default_install_is_accepted_under_restricted_pod_security_and_uninstall
     assert {"Deployment", "ClusterIssuer", "NetworkPolicy", "PersistentVolumeClaim"} <= kinds
     for obj in objects:
         assert _exists(controlplane, obj, namespace), f"{obj['kind']} {obj['metadata']['name']}"
+    # The API server kept both scrape ports: the operator's and the CA's scrape-only listener.
+    metrics_svc = json.loads(
+        controlplane.kubectl(
+            "get", "service", f"{release}-padlock-metrics", "-n", namespace, "-o", "json"
+        ).stdout
+    )
+    assert {p["name"]: p["targetPort"] for p in metrics_svc["spec"]["ports"]} == {
+        "metrics": "metrics",
+        "ca-metrics": "ca-metrics",
+    }
 
     # The ReplicaSet controller creates the pod: Pod Security admission let it in.
     selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=ca"
