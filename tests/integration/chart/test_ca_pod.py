@@ -88,7 +88,8 @@ def test_ca_pod_issues_and_its_responder_answers_good(
     pod_mod.need_root()
     ceremony = pod_mod.ceremony(tmp_path / "ceremony")
     port = free_port()
-    objects = render.template(sets=[f"ocsp.port={port}"])
+    # Ports are on the host here (no pod network): never the chart's fixed defaults.
+    objects = render.template(sets=[f"ocsp.port={port}", f"ca.metricsPort={free_port()}"])
     spec = render.one(objects, "Deployment", "padlock")["spec"]["template"]["spec"]
     config = render.one(objects, "ConfigMap", "padlock-config")["data"]
     sources = pod_mod.volumes(config, ceremony, tmp_path / "volumes")

@@ -112,6 +112,7 @@ def test_installed_operator_pod_issues_rolls_and_revokes(
         "--set", f"clusterIssuer.name={issuer}",
         "--set", f"ocsp.port={ocsp_port}",
         "--set", f"operator.metricsPort={metrics_port}",
+        "--set", f"ca.metricsPort={free_port()}",
         kubeconfig=controlplane.kubeconfig,
     )  # fmt: skip
     request.addfinalizer(
