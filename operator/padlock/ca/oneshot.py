@@ -83,7 +83,10 @@ async def _sign(config: ca_config.CAConfig, request: pipeline.SignRequest) -> Si
                 policy=pipeline.issuance_policy(config.policy),
                 executor=executor,
             )
-            issued = await pipe.issue(request)
+            try:
+                issued = await pipe.issue(request)
+            finally:
+                await pipe.close()  # stops its group-commit and key-lookup tasks
         finally:
             gate.close()
     return Signed(
