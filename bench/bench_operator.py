@@ -213,9 +213,7 @@ async def run(cp: local.ControlPlane, work: Path) -> list[tuple[str, str]]:
         rows.append(
             (f"restart: {seen} Certificates resumed (s)", f"{time.monotonic() - started:.1f}")
         )
-        rows.append(
-            ("operator RSS after the restart (MiB)", f"{rss_mib(operator.proc.pid):.0f}")  # type: ignore[union-attr]
-        )
+        rows.append(("operator RSS after the restart (MiB)", f"{rss_mib(operator.proc.pid):.0f}"))
     finally:
         operator.stop()
         ca.terminate()
