@@ -266,6 +266,7 @@ async def _issue(
             extra_labels=(template.labels or {}) if template else {},
             extra_annotations=(template.annotations or {}) if template else {},
             padlock_annotations=annotations,
+            known=secret,
         )
         if issuer.type_name == "ca":
             await secrets.delete_next_key(deps.kube, cert.namespace, spec.secret_name)

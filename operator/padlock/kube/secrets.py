@@ -43,6 +43,13 @@ RENEW_REQUEST_HANDLED = f"{labels.PREFIX}/renew-request-handled"
 MAX_CONFLICT_RETRIES = 5
 
 
+class Unread:
+    """Marker type: the caller has not read the Secret (see `write_tls`)."""
+
+
+UNREAD = Unread()
+
+
 @dataclasses.dataclass(frozen=True)
 class TLSMaterial:
     """What goes into a TLS Secret. `chain_pem` are the intermediates (may be empty),
@@ -124,8 +131,12 @@ async def write_tls(
     extra_labels: Mapping[str, str],
     extra_annotations: Mapping[str, str],
     padlock_annotations: Mapping[str, str],
+    known: Mapping[str, Any] | Unread | None = UNREAD,
 ) -> dict[str, Any]:
     """Create or update the TLS Secret with key, certificate and CA in one write.
+
+    `known` is the Secret as the caller last read it (None: absent), which saves a read; if it
+    is stale, the compare-and-swap fails and the Secret is read afresh.
 
     `extra_*` come from the Certificate's `secretTemplate`; `padlock_annotations` (revision,
     spec hash, issuer, serial) are set last so a template cannot override them. Labels and
@@ -145,8 +156,11 @@ async def write_tls(
         TLS_KEY: _b64(material.key_pem),
         CA_CRT: _b64(material.ca_pem),
     }
-    for _attempt in range(MAX_CONFLICT_RETRIES):
-        current = await read(client, owner.namespace, secret_name)
+    for attempt in range(MAX_CONFLICT_RETRIES):
+        if attempt == 0 and not isinstance(known, Unread):
+            current = dict(known) if known is not None else None
+        else:
+            current = await read(client, owner.namespace, secret_name)
         try:
             if current is None:
                 body = {
