@@ -2,7 +2,8 @@
 (sign) and the CA sidecar (serve).
 
 Registered by `padlock.cli`. The ceremony logic lives in `padlock.ca.ceremony`; this module
-only reads flags, passphrases and PIN files and prints what was made.
+only reads flags, passphrases and PIN files and prints what was made. Key, ledger and HSM code
+is imported inside the commands that use it, so `padlock operator` never loads it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from padlock.ca import ceremony
 from padlock.ca import config as ca_config
 from padlock.cli.errors import CommandError
-from padlock.keys import base as keys_base
 from padlock.pki.algorithms import KeyAlgorithm
 
 PASSPHRASE_ENV = "PADLOCK_ROOT_PASSPHRASE"  # noqa: S105 - the variable name
@@ -95,6 +94,8 @@ def _passphrase(args: argparse.Namespace) -> bytes:
 
 
 def _init_root(args: argparse.Namespace) -> int:
+    from padlock.ca import ceremony
+
     try:
         result = ceremony.init_root(
             args.dir,
@@ -115,6 +116,9 @@ def _init_root(args: argparse.Namespace) -> int:
 
 
 def _init_intermediate(args: argparse.Namespace) -> int:
+    from padlock.ca import ceremony
+    from padlock.keys import base as keys_base
+
     pkcs11 = ca_config.Pkcs11Config(
         module=args.pkcs11_module,
         token_label=args.token_label,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from padlock.ca import config as ca_config
 from padlock.cli.errors import CommandError
-from padlock.ledger import verify
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from padlock.ledger import verify
+
     try:
         config = ca_config.load(args.config)
     except ca_config.ConfigError as exc:
