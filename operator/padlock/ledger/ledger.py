@@ -412,8 +412,8 @@ class Ledger:
         *,
         reason_text: str | None = None,
     ) -> list[records.RevocationRecord]:
-        """Revoke every not-yet-revoked certificate of the CA in one transaction (the
-        issuer-wide drill); returns the new revocations, in serial order."""
+        """Revoke every not-yet-revoked, unexpired certificate of the CA in one transaction
+        (the issuer-wide drill); returns the new revocations, in serial order."""
         records.check_reason_code(reason_code)
         when = self._at(at)
         with self._write() as connection:
@@ -429,7 +429,7 @@ class Ledger:
                     requester,
                     when,
                 )
-                for cert_id, serial in revocation.unrevoked_cert_ids(connection, ca_id)
+                for cert_id, serial in revocation.unrevoked_cert_ids(connection, ca_id, when)
             ]
 
     @staticmethod

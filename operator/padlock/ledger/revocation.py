@@ -72,12 +72,20 @@ def insert(
     return revoked
 
 
-def unrevoked_cert_ids(connection: Connection, ca_id: int) -> list[tuple[int, int]]:
-    """(cert_id, serial) of every certificate of the CA with no revocation, in serial order."""
+def unrevoked_cert_ids(
+    connection: Connection, ca_id: int, unexpired_at: datetime.datetime
+) -> list[tuple[int, int]]:
+    """(cert_id, serial) of every certificate of the CA with no revocation that is still valid
+    at `unexpired_at`, in serial order (an expired certificate needs no revocation: RFC 5280
+    §3.3 — relying parties already reject it)."""
     rows = connection.execute(
         sa.select(_cert.c.cert_id, _cert.c.serial_number)
         .select_from(_cert.outerjoin(_rev, _rev.c.cert_id == _cert.c.cert_id))
-        .where(_cert.c.issuing_ca_id == ca_id, _rev.c.revocation_id.is_(None))
+        .where(
+            _cert.c.issuing_ca_id == ca_id,
+            _rev.c.revocation_id.is_(None),
+            _cert.c.valid_until > unexpired_at,
+        )
         .order_by(_cert.c.serial_number)
     )
     return [(row.cert_id, schema.serial_from_db(row.serial_number)) for row in rows]

@@ -204,7 +204,7 @@ def test_revoking_twice_is_harmless_and_returns_the_original_revocation(
     assert ledger.count("audit_event") == events
 
 
-def test_revoke_all_revokes_every_remaining_certificate_of_that_ca_only(
+def test_revoke_all_revokes_every_remaining_unexpired_certificate_of_that_ca_only(
     ledger: Ledger, ca_id: int, software_ca: certs.SoftwareCA
 ) -> None:
     for serial in (10, 11, 12):
@@ -212,9 +212,13 @@ def test_revoke_all_revokes_every_remaining_certificate_of_that_ca_only(
     other_ca = certs.SoftwareCA("bystander")
     other_id = ledger.register_ca(other_ca.certificate, ca_type=records.CAType.INTERMEDIATE)
     ledger.record_issuance(other_id, other_ca.issue(10), cert_type=TLS, requester="a")
+    expired = software_ca.issue(13, not_after=NOW - datetime.timedelta(seconds=1))
+    ledger.record_issuance(ca_id, expired, cert_type=TLS, requester="a")
     ledger.revoke(ca_id, 11, 1, "ops")
     revoked = ledger.revoke_all(ca_id, 2, "drill")
     assert [(r.serial, r.reason_code) for r in revoked] == [(10, 2), (12, 2)]
+    # An expired certificate needs no revocation (and would only bloat the CRL).
+    assert ledger.certificate_status(ca_id, 13).status is records.Status.GOOD
     assert ledger.certificate_status(ca_id, 11).reason_code == 1
     assert ledger.certificate_status(other_id, 10).status is records.Status.GOOD
     assert ledger.revoke_all(ca_id, 2, "drill") == []
