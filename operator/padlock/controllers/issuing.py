@@ -7,7 +7,8 @@ the issuer; sets: the Secret, the status, Events, metrics and the renewal schedu
 One pass (`handle_certificate`):
 1. `assess` the Secret against the spec (pure): missing, key/cert disagree, written for another
    spec or object, names differ, renewal time passed, or a renewal was requested → re-issue.
-2. Otherwise record Ready (status only if it changed: a restart patches nothing).
+2. Otherwise record Ready (status only if it changed: a restart patches nothing); a
+   certificate revoked without re-issue keeps Ready=False/Revoked (`revoked_state`).
 3. To re-issue: revision R = last revision + 1. The key and CSR for R are stored first in a
    "next private key" Secret; the CA is called with idempotency key namespace/name/R/uid, so a
    handler re-run after a crash sends the same CSR and gets the same certificate back; the TLS
@@ -38,7 +39,7 @@ from padlock.api import group, labels
 from padlock.api.conditions import ConditionType, Reason
 from padlock.api.wire import format_time
 from padlock.ca.client import CARateLimited, CARefused, CAUnavailable
-from padlock.controllers import conditions, crypto, issuers, observe, renewal
+from padlock.controllers import conditions, crypto, issuers, observe, renewal, revoked_state
 from padlock.controllers.context import Deps, IssuerState
 from padlock.kube import certificates, events, objects, paths, secrets
 from padlock.kube.client import ApiError, ApiUnavailable, Conflict
@@ -398,15 +399,16 @@ def _status_for(
     current = [
         c for c in (cert.status.get("conditions") or []) if c.get("type") != ConditionType.ISSUING
     ]
+    # A certificate revoked without re-issue stays Ready=False until a new one is issued.
+    revoked = revoked_state.held(cert.status, _serial(leaf))
+    ready = (
+        ("False", Reason.REVOKED, str(revoked.get("message") or ""))
+        if revoked is not None
+        else ("True", Reason.READY, "the Secret holds a valid certificate matching the spec")
+    )
     status: dict[str, Any] = {
         "conditions": conditions.put(
-            current,
-            ConditionType.READY,
-            "True",
-            Reason.READY,
-            "the Secret holds a valid certificate matching the spec",
-            deps.clock(),
-            cert.generation,
+            current, ConditionType.READY, *ready, deps.clock(), cert.generation
         ),
         "notBefore": format_time(not_before),
         "notAfter": format_time(not_after),
@@ -451,7 +453,10 @@ async def _record_ready(
             {**status, "failedIssuanceAttempts": None, "lastFailureTime": None},
         )
     issuer_name, issuer_kind = spec.issuer_ref.name, spec.issuer_ref.effective_kind.value
-    observe.certificate_ready(cert.namespace, cert.name, issuer_name, issuer_kind, "True")
+    ready = conditions.get(status["conditions"], ConditionType.READY) or {}
+    observe.certificate_ready(
+        cert.namespace, cert.name, issuer_name, issuer_kind, str(ready.get("status", "Unknown"))
+    )
     observe.certificate_times(
         cert.namespace,
         cert.name,

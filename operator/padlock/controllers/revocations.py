@@ -5,7 +5,8 @@ Watches: RevocationRequests (their spec is immutable); reads: Certificates, thei
 Issuers; calls: the CA's `POST /v1/revoke` or `/v1/revoke-all`; sets: the request's status
 (`revokedSerials`, `revokedAt`, `conditions[Complete]`), Events on the request and on every
 affected Certificate, and, with `reissue: true`, the affected Certificates' renew request
-(`padlock.controllers.reissue`).
+(`padlock.controllers.reissue`); without it, their Ready=False, reason Revoked
+(`padlock.controllers.revoked_state`).
 
 One pass (`handle_revocation_request`):
 1. Complete=True already → nothing (an operator restart or a re-run changes nothing).
@@ -14,7 +15,8 @@ One pass (`handle_revocation_request`):
 3. Resolve the target (`revocation_targets`), call the CA with the RFC 5280 §5.3.1 reason and
    requester `namespace/name`, record `revokedSerials` and `revokedAt` at once. The CA treats
    a second revocation of a serial as a no-op, so a re-run after a crash is harmless.
-4. Events on the affected Certificates; re-issue them if asked; Complete=True.
+4. Events on the affected Certificates; re-issue them if asked, else mark them not Ready;
+   Complete=True.
 
 Errors: an unknown serial, another CA's serial, a missing Certificate or a selfSigned issuer →
 Complete=False with the reason and the CA's message, `kopf.PermanentError` (no retry loop);
@@ -36,7 +38,7 @@ from padlock.api.conditions import ConditionType, Reason
 from padlock.api.revocation import RevocationRequestSpec
 from padlock.api.wire import format_time
 from padlock.ca.client import CARateLimited, CARefused, CAUnavailable, RevokeResult
-from padlock.controllers import conditions, reissue, renewal
+from padlock.controllers import conditions, reissue, renewal, revoked_state
 from padlock.controllers import revocation_targets as targets
 from padlock.controllers.context import Deps
 from padlock.kube import events, revocations
@@ -214,6 +216,13 @@ async def _affected(request: _Request, spec: RevocationRequestSpec, revoked: lis
         if spec.reissue:
             outcome = await reissue.reissue(deps.kube, namespace, name, revoked, marker)
             notes.append(f"Certificate {namespace}/{name}: {outcome.value}")
+        else:
+            await revoked_state.mark(
+                deps,
+                certificate,
+                f"certificate {revocations.serial_of(certificate)} was revoked ({reason}) by "
+                f"RevocationRequest {request.requester}; renew it to issue a new one",
+            )
     return "; ".join(notes)
 
 

@@ -12,6 +12,7 @@ import kopf
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from padlock import metrics
 from padlock.api import labels
 from padlock.ca.client import CARefused, CAUnavailable, RevokeResult
 from padlock.controllers import crypto, issuers, issuing, reissue, revocations
@@ -324,3 +325,66 @@ def test_revoked_at_is_the_earliest_revocation_time() -> None:
     assert revocations._revoked_at(results) == "2026-06-01T12:00:01Z"
     assert revocations._revoked_at([]) is None
     assert datetime.datetime.fromisoformat(times[0]).tzinfo is not None
+
+
+def _ready(cert: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in cert["status"]["conditions"] if c["type"] == "Ready")
+
+
+def _ready_gauge(status: str) -> float | None:
+    return metrics.REGISTRY.get_sample_value(
+        "padlock_certificate_ready_status",
+        {
+            "name": "web",
+            "namespace": NAMESPACE,
+            "issuer_name": "ca",
+            "issuer_kind": "Issuer",
+            "condition": status,
+        },
+    )
+
+
+@pytest.mark.parametrize("renewal", ["padlock renew", "renewal time"])
+async def test_a_revoked_certificate_is_not_ready_until_a_new_one_is_issued(
+    env: Env, renewal: str
+) -> None:
+    cert = await _issued(env)
+    serial = cert["status"]["serialNumber"]
+    assert _ready_gauge("True") == 1.0
+    await _request(env, certificateRef={"name": "web"}, reason="keyCompromise")
+    await _handle(env)
+    cert = await env.get(paths.CERTIFICATES, "web")
+    ready = _ready(cert)
+    assert (ready["status"], ready["reason"]) == ("False", "Revoked")
+    assert serial in ready["message"]
+    assert "keyCompromise" in ready["message"]
+    assert f"RevocationRequest {NAMESPACE}/revoke-web" in ready["message"]
+    assert (_ready_gauge("True"), _ready_gauge("False")) == (0.0, 1.0)
+    # The certificate controller's next pass (a restart, a Secret event) keeps that state.
+    await issuing.handle_certificate(env.deps, cert)
+    cert = await env.get(paths.CERTIFICATES, "web")
+    assert (_ready(cert)["status"], _ready(cert)["reason"]) == ("False", "Revoked")
+    assert cert["status"]["serialNumber"] == serial
+    assert (_ready_gauge("True"), _ready_gauge("False")) == (0.0, 1.0)
+    # A new certificate makes it Ready again.
+    if renewal == "padlock renew":
+        await env.kube.merge_patch(
+            paths.CERTIFICATES.path(NAMESPACE, "web"),
+            {"metadata": {"annotations": {certificates.RENEW_REQUESTED: "2026-06-01T12:30:00Z"}}},
+        )
+    else:
+        due = datetime.datetime.fromisoformat(cert["status"]["renewalTime"])
+        env.clock.advance(due - env.clock() + datetime.timedelta(seconds=1))
+    await issuing.handle_certificate(env.deps, await env.get(paths.CERTIFICATES, "web"))
+    cert = await env.get(paths.CERTIFICATES, "web")
+    assert (_ready(cert)["status"], _ready(cert)["reason"]) == ("True", "Ready")
+    assert cert["status"]["serialNumber"] != serial
+    assert (_ready_gauge("True"), _ready_gauge("False")) == (1.0, 0.0)
+
+
+async def test_with_reissue_the_certificate_is_not_marked_revoked(env: Env) -> None:
+    await _issued(env)
+    await _request(env, certificateRef={"name": "web"}, reissue=True)
+    await _handle(env)
+    cert = await env.get(paths.CERTIFICATES, "web")
+    assert (_ready(cert)["status"], _ready(cert)["reason"]) == ("True", "Ready")
