@@ -1,6 +1,8 @@
 """RevocationRequests on the real local control plane with the real CA (SoftHSM, SQLite ledger):
 a Certificate's certificate is revoked in the CA's ledger and re-issued with a new key; an
-unknown serial fails with the CA's message; an operator restart changes nothing."""
+unknown serial fails with the CA's message; an operator restart changes nothing; without
+reissue the Certificates turn Ready=False/Revoked, stay so across a restart, and a renewal
+makes them Ready again."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from prometheus_client.parser import text_string_to_metric_families
 
 from padlock.controllers import crypto
+from padlock.kube.certificates import RENEW_REQUESTED
 from padlock.ledger import ledger as ledger_mod
 from padlock.ledger import records
 from tests.integration.operator.conftest import (
@@ -60,6 +64,20 @@ def _ledger_status(ca_service: CAService, serial: str) -> records.CertificateSta
     with ledger_mod.Ledger(config.ledger.url, migrate=False) as ledger:
         ca_id = ledger.register_ca(intermediate, ca_type=records.CAType.INTERMEDIATE)
         return ledger.certificate_status(ca_id, int(serial, 16))
+
+
+def _ready_gauge(operator: OperatorProcess, namespace: str, name: str) -> str | None:
+    """The condition whose padlock_certificate_ready_status series is 1, from /metrics."""
+    for family in text_string_to_metric_families(operator.metrics()):
+        for sample in family.samples:
+            if (
+                sample.name == "padlock_certificate_ready_status"
+                and sample.labels.get("namespace") == namespace
+                and sample.labels.get("name") == name
+                and sample.value == 1.0
+            ):
+                return sample.labels["condition"]
+    return None
 
 
 def _events(kube: Kube, kind: str, name: str) -> list[str]:
@@ -163,3 +181,34 @@ def test_all_from_issuer_revokes_every_certificate_of_the_ca(
         assert revoked.reason_code == 2  # cACompromise (RFC 5280 §5.3.1)
     for name in ("one", "two"):
         assert "Revoked" in _events(kube, "Certificate", name)
+        # Without reissue the Certificate is no longer Ready (its Secret holds a revoked cert).
+        ready = kube.ready(name) or {}
+        assert (ready.get("status"), ready.get("reason")) == ("False", "Revoked"), ready
+        assert kube.certificate_status(name)["serialNumber"] in ready["message"]
+        assert f"RevocationRequest {kube.namespace}/drill" in ready["message"]
+        assert _ready_gauge(operator, kube.namespace, name) == "False"
+
+    # A restarted operator resumes the Certificates and keeps them not Ready.
+    operator.restart()
+    eventually(
+        lambda: _ready_gauge(operator, kube.namespace, "one") == "False",
+        60,
+        "the resumed Certificate's Ready gauge back at False",
+    )
+    assert (kube.ready("one") or {}).get("reason") == "Revoked"
+    assert kube.certificate_status("one")["revision"] == 1
+
+    # `padlock renew` (its annotation) issues a new certificate: Ready again, new serial.
+    kube.kubectl(
+        "annotate", "certificates.padlock.dev", "one", f"{RENEW_REQUESTED}=2026-06-01T12:00:00Z"
+    )
+    renewed = kube.wait_revision("one", 2)
+    assert renewed["serialNumber"] != serials[0]
+    assert (kube.ready("one") or {}).get("reason") == "Ready"
+    assert _ledger_status(ca_service, renewed["serialNumber"]).status is records.Status.GOOD
+    eventually(
+        lambda: _ready_gauge(operator, kube.namespace, "one") == "True",
+        30,
+        "the Ready gauge back at True",
+    )
+    assert (kube.ready("two") or {}).get("reason") == "Revoked"
