@@ -38,7 +38,7 @@ test: setup controlplane ## every test tier that runs on this machine
 test-unit: setup ## fast tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-demo: setup ## end to end on the embedded defaults
+demo: setup controlplane ## end to end on the embedded defaults
 	@bash tools/demo.sh
 
 up: setup controlplane ## start the local control plane (and padlock) under .padlock/
