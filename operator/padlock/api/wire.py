@@ -58,7 +58,7 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _unwrap_optional(tp: Any) -> Any:
+def unwrap_optional(tp: Any) -> Any:
     """`X | None` → X; anything else unchanged."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -92,7 +92,7 @@ def parse_time(text: str) -> datetime.datetime:
 
 def decode(tp: Any, value: Any, path: str) -> Any:
     """Decode `value` into type `tp`; WireError(path: reason) on mismatch."""
-    tp = _unwrap_optional(tp)
+    tp = unwrap_optional(tp)
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _decode_model(tp, value, path)
