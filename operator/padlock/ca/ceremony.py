@@ -19,13 +19,12 @@ import os
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from padlock.ca import config as ca_config
 from padlock.keys import base, software
 from padlock.keys.pkcs11 import Token
-from padlock.pki import profiles, serials
+from padlock.pki import pem, profiles, serials
 from padlock.pki.algorithms import KeyAlgorithm
 
 ROOT_KEY_FILE = "root-key.pem"
@@ -77,7 +76,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _pem(*certs: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+    return pem.certificates_to_pem(list(certs))
 
 
 def init_root(
@@ -125,15 +124,9 @@ def load_root(directory: Path, passphrase: bytes) -> tuple[x509.Certificate, bas
             raise CeremonyError(f"{path} is missing: run `padlock ca init-root` first")
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     signer = software.load(key_path, passphrase, label="root")
-    if _spki(signer.public_key()) != _spki(cert.public_key()):
+    if signer.public_key() != cert.public_key():
         raise CeremonyError(f"{key_path} does not belong to the root certificate {cert_path}")
     return cert, signer
-
-
-def _spki(key: object) -> bytes:
-    from cryptography.hazmat.primitives.serialization import PublicFormat
-
-    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined,no-any-return]
 
 
 def init_intermediate(
