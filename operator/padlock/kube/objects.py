@@ -31,16 +31,9 @@ async def patch_status(
     status: Mapping[str, Any],
 ) -> dict[str, Any] | None:
     """Merge `status` into the object's status subresource; None if the object is gone."""
-    path = resource.path(namespace, name, "status")
-    for attempt in range(2):
-        try:
-            return await client.merge_patch(path, {"status": dict(status)})
-        except NotFound:
-            return None
-        except Conflict:
-            if attempt:
-                raise
-    return None
+    return await _merge_patch(
+        client, resource.path(namespace, name, "status"), {"status": dict(status)}
+    )
 
 
 async def patch_annotations(
@@ -51,10 +44,18 @@ async def patch_annotations(
     annotations: Mapping[str, str | None],
 ) -> dict[str, Any] | None:
     """Set (or, with None, remove) annotations; None if the object is gone."""
-    path = resource.path(namespace, name)
+    return await _merge_patch(
+        client, resource.path(namespace, name), {"metadata": {"annotations": dict(annotations)}}
+    )
+
+
+async def _merge_patch(
+    client: KubeClient, path: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Merge-patch `path`, retrying a 409 once; None if the object is gone."""
     for attempt in range(2):
         try:
-            return await client.merge_patch(path, {"metadata": {"annotations": dict(annotations)}})
+            return await client.merge_patch(path, body)
         except NotFound:
             return None
         except Conflict:
