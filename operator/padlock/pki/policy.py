@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -271,54 +273,70 @@ def _email_matches(address: str, constraint: str) -> bool:
     return _dns_matches(address.rpartition("@")[2], constraint)
 
 
+_V = TypeVar("_V")
+_C = TypeVar("_C")
+
+
+def _check_family(
+    what: str,
+    values: Iterable[_V],
+    excluded: Sequence[_C],
+    permitted: Sequence[_C],
+    excludes: Callable[[_V, _C], bool],
+    permits: Callable[[_V, _C], bool],
+    outside: str,
+    show: Callable[[object], str] = repr,
+) -> None:
+    """Refuse the first value an excluded constraint matches, or that no permitted one does."""
+    for value in values:
+        for constraint in excluded:
+            if excludes(value, constraint):
+                raise PolicyError(
+                    Code.NAME_EXCLUDED,
+                    f"{what} {show(value)} is excluded by {show(constraint)}",
+                )
+        if permitted and not any(permits(value, c) for c in permitted):
+            raise PolicyError(
+                Code.NAME_NOT_PERMITTED,
+                f"{what} {show(value)} is not {outside} ({', '.join(str(c) for c in permitted)})",
+            )
+
+
 def _check_permitted(valid: ValidNames, policy: IssuancePolicy) -> None:
-    for dns in valid.dns_names:
-        for excluded in policy.excluded_dns_domains:
-            if _dns_matches(dns, excluded) or _wildcard_covers(dns, excluded):
-                raise PolicyError(
-                    Code.NAME_EXCLUDED, f"DNS name {dns!r} is excluded by {excluded!r}"
-                )
-        if policy.permitted_dns_domains and not any(
-            _dns_matches(dns, c) for c in policy.permitted_dns_domains
-        ):
-            raise PolicyError(
-                Code.NAME_NOT_PERMITTED,
-                f"DNS name {dns!r} is not under a permitted domain "
-                f"({', '.join(policy.permitted_dns_domains)})",
-            )
-    for ip in valid.ip_addresses:
-        for network in policy.excluded_ip_networks:
-            if ip in network:
-                raise PolicyError(Code.NAME_EXCLUDED, f"IP address {ip} is excluded by {network}")
-        if policy.permitted_ip_networks and not any(ip in n for n in policy.permitted_ip_networks):
-            raise PolicyError(
-                Code.NAME_NOT_PERMITTED,
-                f"IP address {ip} is not in a permitted network "
-                f"({', '.join(str(n) for n in policy.permitted_ip_networks)})",
-            )
-    for uri in valid.uris:
-        for prefix in policy.excluded_uri_prefixes:
-            if _uri_matches(uri, prefix):
-                raise PolicyError(Code.NAME_EXCLUDED, f"URI {uri!r} is excluded by {prefix!r}")
-        if policy.permitted_uri_prefixes and not any(
-            _uri_matches(uri, p) for p in policy.permitted_uri_prefixes
-        ):
-            raise PolicyError(
-                Code.NAME_NOT_PERMITTED,
-                f"URI {uri!r} is not under a permitted prefix "
-                f"({', '.join(policy.permitted_uri_prefixes)})",
-            )
-    for email in valid.email_addresses:
-        for excluded in policy.excluded_email_domains:
-            if _email_matches(email, excluded):
-                raise PolicyError(
-                    Code.NAME_EXCLUDED, f"email address {email!r} is excluded by {excluded!r}"
-                )
-        if policy.permitted_email_domains and not any(
-            _email_matches(email, c) for c in policy.permitted_email_domains
-        ):
-            raise PolicyError(
-                Code.NAME_NOT_PERMITTED,
-                f"email address {email!r} is not in a permitted domain "
-                f"({', '.join(policy.permitted_email_domains)})",
-            )
+    _check_family(
+        "DNS name",
+        valid.dns_names,
+        policy.excluded_dns_domains,
+        policy.permitted_dns_domains,
+        lambda dns, c: _dns_matches(dns, c) or _wildcard_covers(dns, c),
+        _dns_matches,
+        "under a permitted domain",
+    )
+    _check_family(
+        "IP address",
+        valid.ip_addresses,
+        policy.excluded_ip_networks,
+        policy.permitted_ip_networks,
+        lambda ip, network: ip in network,
+        lambda ip, network: ip in network,
+        "in a permitted network",
+        show=str,
+    )
+    _check_family(
+        "URI",
+        valid.uris,
+        policy.excluded_uri_prefixes,
+        policy.permitted_uri_prefixes,
+        _uri_matches,
+        _uri_matches,
+        "under a permitted prefix",
+    )
+    _check_family(
+        "email address",
+        valid.email_addresses,
+        policy.excluded_email_domains,
+        policy.permitted_email_domains,
+        _email_matches,
+        _email_matches,
+        "in a permitted domain",
+    )
