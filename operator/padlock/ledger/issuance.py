@@ -179,45 +179,6 @@ def check_issued_by(ca: records.CARecord, certificate: x509.Certificate) -> None
         ) from None
 
 
-def insert_certificate(
-    connection: Connection,
-    ca_id: int,
-    certificate: x509.Certificate,
-    *,
-    cert_type: records.CertType,
-    requester: str,
-    idempotency_key: str | None,
-    domain_validated_at: datetime.datetime | None,
-    at: datetime.datetime,
-) -> records.CertificateRecord:
-    """Insert the row; the caller has checked serial and key are free (under the write lock)."""
-    key_algorithm = algorithms.KeyAlgorithm.of_public_key(certificate.public_key()).value
-    cert_id = connection.execute(
-        _cert.insert()
-        .values(
-            serial_number=schema.serial_to_db(certificate.serial_number),
-            issuing_ca_id=ca_id,
-            subject_cn=subject_cn(certificate),
-            subject_dn=certificate.subject.rfc4514_string(),
-            cert_type=cert_type.value,
-            san_list=json.dumps(list(sans(certificate))),
-            key_algorithm=key_algorithm,
-            public_key_sha256=public_key_sha256(certificate),
-            cert_pem=_pem(certificate),
-            valid_from=certificate.not_valid_before_utc,
-            valid_until=certificate.not_valid_after_utc,
-            issued_at=at,
-            requester=requester,
-            idempotency_key=idempotency_key,
-            domain_validated_at=domain_validated_at,
-            status="active",
-        )
-        .returning(_cert.c.cert_id)
-    ).scalar_one()
-    row = connection.execute(sa.select(_cert).where(_cert.c.cert_id == cert_id)).one()
-    return certificate_from_row(row._mapping)
-
-
 # -- group commit (Ledger.record_issuances) -------------------------------------------------
 
 
