@@ -88,41 +88,7 @@ def append(
     at: datetime.datetime,
 ) -> records.AuditEvent:
     """Append one row after the current head. The caller holds the write lock (lock_head)."""
-    if not kind or not actor:
-        raise ValueError("an audit event needs a kind and an actor")
-    head = connection.execute(
-        sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash).where(
-            schema.audit_head.c.id == 1
-        )
-    ).one()
-    at = at.astimezone(datetime.UTC)
-    event_id = head.last_event_id + 1
-    details_json = canonical_details(details)
-    digest = row_hash(
-        event_id=event_id,
-        at=at,
-        kind=kind,
-        actor=actor,
-        details_json=details_json,
-        prev_hash=head.last_hash,
-    )
-    connection.execute(
-        schema.audit_event.insert().values(
-            event_id=event_id,
-            at=at,
-            kind=kind,
-            actor=actor,
-            details=details_json,
-            prev_hash=head.last_hash,
-            row_hash=digest,
-        )
-    )
-    connection.execute(
-        schema.audit_head.update()
-        .where(schema.audit_head.c.id == 1)
-        .values(last_event_id=event_id, last_hash=digest)
-    )
-    return records.AuditEvent(event_id, at, kind, actor, details_json, head.last_hash, digest)
+    return append_many(connection, [(kind, actor, details)], at=at)[0]
 
 
 def append_many(
