@@ -78,7 +78,7 @@ class Inventory:
 
 
 def wants_reload(annotations: Mapping[str, str]) -> bool:
-    """kopf `when=` filter for the workload indexes."""
+    """Whether a workload opted into reloads (`padlock.dev/reload` or `reload-secrets`)."""
     return annotations.get(labels.RELOAD) == "true" or bool(annotations.get(labels.RELOAD_SECRETS))
 
 
@@ -112,13 +112,14 @@ def workload_ref(kind: str, body: Mapping[str, Any]) -> WorkloadRef:
     )
 
 
+def followed(ref: WorkloadRef) -> set[str]:
+    """Every Secret name the workload may follow (padlock's or not)."""
+    return set(ref.reload_secrets) | (set(ref.mounted) if ref.reload_all else set())
+
+
 def watched_secrets(ref: WorkloadRef, padlock_secrets: Iterable[str]) -> set[str]:
     """The padlock Secrets (by name) whose content this workload follows."""
-    known = set(padlock_secrets)
-    wanted = set(ref.reload_secrets)
-    if ref.reload_all:
-        wanted |= ref.mounted
-    return wanted & known
+    return followed(ref) & set(padlock_secrets)
 
 
 def combined_hash(hashes: Mapping[str, str]) -> str:
@@ -149,13 +150,11 @@ async def reload_for_secret(
         wanted = combined_hash({name: secret_hashes[name] for name in watched})
         if ref.cert_hash == wanted:
             continue
-        resource = paths.WORKLOADS[ref.kind]
         if ref.cert_hash is None:
             # First sight: record the baseline on the workload's metadata (no roll).
-            await objects.patch_annotations(
-                deps.kube, resource, namespace, ref.name, {labels.CERT_HASH: wanted}
-            )
+            await record_baseline(deps, ref, secret_hashes)
             continue
+        resource = paths.WORKLOADS[ref.kind]
         if await workloads.set_cert_hash(deps.kube, ref.kind, namespace, ref.name, wanted):
             rolled += 1
             observe.workload_reloaded(ref.kind, namespace)
@@ -186,11 +185,6 @@ async def record_baseline(deps: Deps, ref: WorkloadRef, secret_hashes: Mapping[s
         deps.kube, paths.WORKLOADS[ref.kind], ref.namespace, ref.name, {labels.CERT_HASH: wanted}
     )
     return patched is not None
-
-
-def followed(ref: WorkloadRef) -> set[str]:
-    """Every Secret name the workload may follow (padlock's or not)."""
-    return set(ref.reload_secrets) | (set(ref.mounted) if ref.reload_all else set())
 
 
 async def handle_workload_event(
