@@ -299,11 +299,6 @@ def check_spiffe_id(uri: str) -> None:
             )
 
 
-def spiffe_trust_domain(uri: str) -> str:
-    """The trust domain of a valid SPIFFE ID."""
-    return uri.removeprefix("spiffe://").partition("/")[0]
-
-
 def normalize_email(address: str) -> str:
     """An rfc822Name SAN (RFC 5280 §4.2.1.6): ASCII local part @ a DNS domain (A-labels)."""
     local, sep, domain = address.rpartition("@")
