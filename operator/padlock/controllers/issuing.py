@@ -5,8 +5,9 @@ padlock's own trigger annotations) and resume. Watches: Certificates; reads: the
 the issuer; sets: the Secret, the status, Events, metrics and the renewal schedule.
 
 One pass (`handle_certificate`):
-1. `assess` the Secret against the spec (pure): missing, key/cert disagree, written for another
-   spec or object, names differ, renewal time passed, or a renewal was requested → re-issue.
+1. `assess` the Secret against the spec (pure, `padlock.controllers.assessment`): missing,
+   key/cert disagree, written for another spec or object, names differ, renewal time passed,
+   or a renewal was requested → re-issue.
 2. Otherwise record Ready (status only if it changed: a restart patches nothing); a
    certificate revoked without re-issue keeps Ready=False/Revoked (`revoked_state`).
 3. To re-issue: revision R = last revision + 1. The key and CSR for R are stored first in a
@@ -40,6 +41,7 @@ from padlock.api.conditions import ConditionType, Reason
 from padlock.api.wire import format_time
 from padlock.ca.client import CARateLimited, CARefused, CAUnavailable
 from padlock.controllers import conditions, crypto, issuers, observe, renewal, revoked_state
+from padlock.controllers.assessment import CONTENT_HASH, Verdict, assess, content_hash
 from padlock.controllers.context import Deps, IssuerState
 from padlock.kube import certificates, events, objects, paths, secrets
 from padlock.kube.client import ApiError, ApiUnavailable, Conflict
@@ -50,87 +52,8 @@ log = logging.getLogger(__name__)
 # Annotations padlock sets on a Certificate to make kopf's update handler run again.
 RENEWAL_DUE = f"{labels.PREFIX}/renewal-due"
 SECRET_CHANGED = f"{labels.PREFIX}/secret-changed"
-# Annotation on the TLS Secret: hash of tls.crt + tls.key as padlock wrote them.
-CONTENT_HASH = f"{labels.PREFIX}/content-hash"
-
 IDEMPOTENCY_CONFLICT = "idempotency_conflict"  # padlock.ca.client.CARefused.code
 MAX_BURNED_REVISIONS = 3
-
-
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """What `assess` found. `reason` is None when the Secret is fine."""
-
-    reason: str | None
-    message: str
-    leaf: x509.Certificate | None = None
-    key: CertificateIssuerPrivateKeyTypes | None = dataclasses.field(default=None, repr=False)
-    usable: bool = False
-    """The Secret holds a matching, unexpired certificate (renewal only, Ready stays True)."""
-
-
-def content_hash(tls_crt: bytes, tls_key: bytes) -> str:
-    return crypto.content_hash(tls_crt + b"\0" + tls_key)
-
-
-def assess(
-    secret: Mapping[str, Any] | None,
-    spec: api.CertificateSpec,
-    spec_hash: str,
-    uid: str,
-    renew_request: str | None,
-    now: datetime.datetime,
-) -> Verdict:
-    """Whether the Secret still serves the Certificate, and if not, why (pure)."""
-    if secret is None:
-        return Verdict(Reason.DOES_NOT_EXIST, f"Secret {spec.secret_name} does not exist")
-    tls_crt = secrets.data_of(secret, secrets.TLS_CRT)
-    tls_key = secrets.data_of(secret, secrets.TLS_KEY)
-    if not tls_crt or not tls_key:
-        return Verdict(Reason.SECRET_MISMATCH, "the Secret lacks tls.crt or tls.key")
-    try:
-        leaf = crypto.load_leaf(tls_crt)
-        key = crypto.load_key(tls_key)
-    except ValueError as exc:
-        return Verdict(Reason.SECRET_MISMATCH, f"the Secret is unreadable: {exc}")
-    if not crypto.key_matches_cert(key, leaf):
-        return Verdict(Reason.SECRET_MISMATCH, "tls.key does not match tls.crt", leaf)
-    notes = secrets.annotations_of(secret)
-    if notes.get(CONTENT_HASH) != content_hash(tls_crt, tls_key):
-        return Verdict(
-            Reason.SECRET_MISMATCH, "the Secret's data was changed outside padlock", leaf
-        )
-    if notes.get(secrets.CERTIFICATE_UID) != uid:
-        return Verdict(Reason.SECRET_MISMATCH, "the Secret was written for another Certificate")
-    if notes.get(labels.SPEC_HASH) != spec_hash:
-        return Verdict(
-            Reason.SECRET_MISMATCH, "the spec changed since the certificate was issued", leaf, key
-        )
-    mismatch = crypto.mismatch(leaf, spec)
-    if mismatch is not None:
-        return Verdict(Reason.SECRET_MISMATCH, mismatch, leaf, key)
-    if not crypto.key_fits_spec(key, spec.effective_private_key):
-        return Verdict(
-            Reason.SECRET_MISMATCH, "the key's algorithm or size differs from the spec", leaf, key
-        )
-    expired = now >= leaf.not_valid_after_utc
-    if expired:
-        return Verdict(
-            Reason.EXPIRED,
-            f"the certificate expired at {format_time(leaf.not_valid_after_utc)}",
-            leaf,
-            key,
-        )
-    due = renewal.renewal_time(spec, uid, leaf.not_valid_before_utc, leaf.not_valid_after_utc)
-    if now >= due:
-        return Verdict(
-            Reason.RENEWING, f"renewal time {format_time(due)} has passed", leaf, key, usable=True
-        )
-    if renew_request and notes.get(secrets.RENEW_REQUEST_HANDLED) != renew_request:
-        return Verdict(
-            Reason.RENEWING, f"a renewal was requested at {renew_request}", leaf, key, usable=True
-        )
-    return Verdict(None, "the certificate is up to date", leaf, key)
 
 
 def _serial(leaf: x509.Certificate) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from padlock.api import labels
-from padlock.controllers import crypto, issuing, reloads
+from padlock.controllers import assessment, crypto, issuing, reloads
 from padlock.controllers.context import Deps
 from padlock.kube import secrets
 
@@ -40,8 +40,8 @@ def is_consistent(body: Mapping[str, Any]) -> bool:
     tls_key = secrets.data_of(body, secrets.TLS_KEY)
     if not tls_crt or not tls_key:
         return False
-    expected = secrets.annotations_of(body).get(issuing.CONTENT_HASH)
-    return expected == issuing.content_hash(tls_crt, tls_key)
+    expected = secrets.annotations_of(body).get(assessment.CONTENT_HASH)
+    return expected == assessment.content_hash(tls_crt, tls_key)
 
 
 async def handle_secret_event(

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from padlock.api import labels
 from padlock.api.certificate import CertificateSpec
-from padlock.controllers import crypto, issuers, issuing
+from padlock.controllers import assessment, crypto, issuers, issuing
 from padlock.kube import certificates, paths, secrets
 
 from .conftest import NAMESPACE, Env, certificate_body, issuer_body
@@ -159,7 +159,7 @@ async def test_a_tampered_key_is_reissued(env: Env) -> None:
         paths.SECRETS.path(NAMESPACE, "web-tls"),
         {"data": {"tls.key": base64.b64encode(other).decode()}},
     )
-    verdict = issuing.assess(
+    verdict = assessment.assess(
         await _secret(env),
         CertificateSpec.from_dict(certificate_body()["spec"]),
         "x",
