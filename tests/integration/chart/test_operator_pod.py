@@ -25,6 +25,7 @@ import pytest
 import yaml
 from tools.controlplane import local
 
+from tests.fixtures.controlplane import running_controlplane
 from tests.integration.chart import pod as pod_mod
 from tests.integration.chart.test_ca_pod import free_port, ocsp_status
 from tests.unit.chart import render
@@ -72,16 +73,7 @@ def private_controlplane(
     """A control plane of this module's own: the emulated operator runs cluster-wide, and on a
     shared one (`make up`) another padlock operator would answer the same Certificates (and
     this one theirs)."""
-    base = tmp_path_factory.mktemp("operator-pod-controlplane")
-    try:
-        cp = local.start(base, die_with_parent=True)
-    except local.ControlPlaneError as exc:
-        pytest.fail(f"cannot start the local control plane: {exc}", pytrace=False)
-    try:
-        local.apply_crds(cp)
-        yield cp
-    finally:
-        local.stop(base)
+    yield from running_controlplane(tmp_path_factory.mktemp("operator-pod-controlplane"))
 
 
 def _get(controlplane: local.ControlPlane, *args: str) -> Any:
