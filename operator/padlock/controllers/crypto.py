@@ -230,14 +230,6 @@ def content_hash(tls_crt: bytes) -> str:
     return hashlib.sha256(tls_crt).hexdigest()[:32]
 
 
-def root_of(chain_pem: str) -> bytes:
-    """The last certificate of a PEM chain (the trust anchor when it is self-signed)."""
-    certs = x509.load_pem_x509_certificates(chain_pem.encode("ascii"))
-    if not certs:
-        raise ValueError("the CA chain is empty")
-    return certs[-1].public_bytes(serialization.Encoding.PEM)
-
-
 def check_chain(chain_pem: str, now: datetime.datetime) -> None:
     """ValueError unless every certificate is valid at `now` and signed by the next one
     (RFC 5280 §6.1, signature and validity steps only; the root signs itself)."""
