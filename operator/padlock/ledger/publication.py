@@ -99,16 +99,21 @@ def _cert_id(connection: Connection, ca_id: int, serial: int) -> int:
     return int(cert_id)
 
 
-def put_ocsp(connection: Connection, entry: records.OcspCacheEntry) -> None:
-    """Insert or replace the cached response of one certificate."""
-    cert_id = _cert_id(connection, entry.ca_id, entry.serial)
-    values = {
+def _ocsp_values(entry: records.OcspCacheEntry) -> dict[str, object]:
+    """The ocsp_cache columns of `entry` but cert_id."""
+    return {
         "ca_id": entry.ca_id,
         "this_update": entry.this_update,
         "next_update": entry.next_update,
         "ocsp_status": entry.status.value,
         "signed_response": entry.response_der,
     }
+
+
+def put_ocsp(connection: Connection, entry: records.OcspCacheEntry) -> None:
+    """Insert or replace the cached response of one certificate."""
+    cert_id = _cert_id(connection, entry.ca_id, entry.serial)
+    values = _ocsp_values(entry)
     updated = connection.execute(
         _ocsp.update().where(_ocsp.c.cert_id == cert_id).values(**values)
     ).rowcount
@@ -167,15 +172,5 @@ def insert_new_ocsp(
         return
     connection.execute(
         _INSERT_OCSP,
-        [
-            {
-                "cert_id": cert_id,
-                "ca_id": entry.ca_id,
-                "this_update": entry.this_update,
-                "next_update": entry.next_update,
-                "ocsp_status": entry.status.value,
-                "signed_response": entry.response_der,
-            }
-            for cert_id, entry in entries
-        ],
+        [{"cert_id": cert_id, **_ocsp_values(entry)} for cert_id, entry in entries],
     )
