@@ -3,7 +3,6 @@
 Called by the CA pipeline (`Ledger`: record issuances, revoke, number CRLs), the OCSP/CRL
 responder (read only) and `padlock ledger verify` (`verify_chain`). Modules:
 
-- config: `LedgerConfig(url)`
 - engine: connection set-up (SQLite WAL + synchronous=FULL + foreign keys + busy_timeout)
 - schema: the tables (SQLAlchemy Core); migrations/: the one Alembic history for both backends
 - migrate: runs Alembic programmatically on open

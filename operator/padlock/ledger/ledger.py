@@ -57,7 +57,7 @@ def utc_now() -> datetime.datetime:
 
 
 class Ledger:
-    """The issuance database at `url` (see `padlock.ledger.config.LedgerConfig`).
+    """The issuance database at `url` (the CA config's `ledger.url`, `padlock.ca.config`).
 
     migrate: bring the schema to this padlock's head on open (the CA does); with False the
         schema must already be current (readers: OCSP responder, `padlock ledger verify`).

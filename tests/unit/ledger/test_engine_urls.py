@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from padlock.ledger import config, engine
+from padlock.ca import config
+from padlock.ledger import engine
 
 
-def test_the_default_is_a_sqlite_file_under_dot_padlock() -> None:
-    parsed = engine.parse_url(config.LedgerConfig().url)
+def test_the_default_is_a_sqlite_file_beside_the_ca_config() -> None:
+    parsed = engine.parse_url(config.LedgerSettings().url)
     assert parsed.get_backend_name() == "sqlite"
-    assert parsed.database == ".padlock/ledger.db"
+    assert parsed.database == "ledger.db"
 
 
 def test_plain_postgresql_urls_use_psycopg_3() -> None:
