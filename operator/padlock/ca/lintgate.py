@@ -37,8 +37,6 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from padlock.pki import lint as pki_lint
 from padlock.pki import profiles
 
-BLOCKING_SEVERITIES = frozenset({"ERROR", "FATAL"})
-
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
@@ -54,7 +52,7 @@ class Finding:
 
     @property
     def blocking(self) -> bool:
-        return self.severity in BLOCKING_SEVERITIES and self.waiver is None
+        return self.severity in pki_lint.BLOCKING_SEVERITIES and self.waiver is None
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
