@@ -43,12 +43,6 @@ class StackError(RuntimeError):
     """A step of `up` failed; the message names it and points at its log."""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -90,7 +84,7 @@ class Stack:
         if self.settings_file.exists():
             data: dict[str, int] = json.loads(self.settings_file.read_text())
             return data
-        data = {"ocsp_port": _free_port(), "metrics_port": _free_port()}
+        data = {"ocsp_port": local._free_port(), "metrics_port": local._free_port()}
         self.settings_file.write_text(json.dumps(data) + "\n")
         return data
 
