@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 # Annotations padlock sets on a Certificate to make kopf's update handler run again.
 RENEWAL_DUE = f"{labels.PREFIX}/renewal-due"
 SECRET_CHANGED = f"{labels.PREFIX}/secret-changed"
-IDEMPOTENCY_CONFLICT = "idempotency_conflict"  # padlock.ca.client.CARefused.code
+IDEMPOTENCY_CONFLICT = "idempotency-conflict"  # CARefused.code (padlock.ca.errors)
 MAX_BURNED_REVISIONS = 3
 
 

@@ -4,8 +4,8 @@
 padlock.kube's client is exercised as it is against a real API server. `InMemoryCA` signs for
 real (padlock.pki profiles, software P-256 keys) and keeps the CA sidecar's contract:
 the same idempotency key with the same public key answers the same certificate; with another
-key it is refused (`idempotency_conflict`). It can be switched down, made to refuse, or made
-to "lose" an answer after committing (a timeout after the CA did the work).
+key it is refused (`idempotency-conflict`, the real CA's code). It can be switched down, made
+to refuse, or made to "lose" an answer after committing (a timeout after the CA did the work).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from padlock.api import group
 from padlock.ca.client import CAInfo, CARefused, CAUnavailable, SignResult
+from padlock.ca.errors import IdempotencyConflict
 from padlock.controllers.context import Deps
 from padlock.controllers.scheduler import RenewalScheduler
 from padlock.kube import paths
@@ -113,7 +114,7 @@ class InMemoryCA:
         if idempotency_key in self.issued:
             known_spki, result = self.issued[idempotency_key]
             if known_spki != spki:
-                raise CARefused("idempotency_conflict", "key reused with another CSR", 409)
+                raise CARefused(IdempotencyConflict.code, "key reused with another CSR", 409)
             return result
         sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         now = self.clock()
