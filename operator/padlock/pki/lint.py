@@ -22,6 +22,12 @@ here rather than dropped blindly. A waived finding keeps its severity and code, 
   linter filters this same finding) and single-label cluster names (`my-svc`).
 - `cabf.internal_domain_name` and `cabf.serverauth.*.certificate_policies_extension_absent`:
   a private CA issues internal names by design and must not assert the CABF policy OIDs.
+
+pkilint's validator objects are driven by `padlock.pki.lint_walk`, which runs exactly the
+validators pkilint's own `ValidatorContainer.validate` would, on the same nodes in the same
+order, but skips the ~4,000 `match()` calls per certificate that cannot succeed (half of
+pkilint's CPU). `stock=True` runs pkilint's own walk, for the differential test
+(`tests/unit/pki/test_lint_walk.py`) and `bench/bench_pkilint.py`.
 """
 
 from __future__ import annotations
@@ -133,15 +139,32 @@ def _cabf_validator(certificate_type: Any) -> tuple[Any, Any]:
 
 
 def warm_up() -> None:
-    """Import pkilint and build the RFC 5280 validators now (e.g. in a fresh worker process),
-    so the first certificate does not pay for it."""
-    _pkix_validator()
+    """Import pkilint and build the RFC 5280 validators and their walker now (e.g. in a fresh
+    worker process), so the first certificate does not pay for it."""
+    _walker(_pkix_validator())
+
+
+@functools.cache
+def _loader() -> Any:
+    from pkilint import loader
+
+    return loader.RFC5280CertificateDocumentLoader()
 
 
 def _load(der: bytes) -> Any:
-    from pkilint import loader
+    return _loader().load_der_document(der, "certificate")
 
-    return loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
+
+@functools.cache
+def _walker(container: Any) -> Any:
+    from padlock.pki import lint_walk
+
+    return lint_walk.Walker(container)
+
+
+def _validate(container: Any, root: Any, stock: bool) -> list[Any]:
+    """pkilint's ValidationResults for a document: padlock's walk, or pkilint's own."""
+    return container.validate(root) if stock else _walker(container).validate(root)  # type: ignore[no-any-return]
 
 
 def _findings(linter: str, results: Iterable[Any]) -> list[Finding]:
@@ -162,13 +185,13 @@ def _findings(linter: str, results: Iterable[Any]) -> list[Finding]:
     return found
 
 
-def lint_pkix(der: bytes) -> list[Finding]:
+def lint_pkix(der: bytes, *, stock: bool = False) -> list[Finding]:
     """pkilint's RFC 5280 findings for one DER certificate (all severities)."""
     with _LOCK:
-        return _findings("pkix", _pkix_validator().validate(_load(der).root))
+        return _findings("pkix", _validate(_pkix_validator(), _load(der).root, stock))
 
 
-def lint_cabf_serverauth(der: bytes) -> list[Finding]:
+def lint_cabf_serverauth(der: bytes, *, stock: bool = False) -> list[Finding]:
     """pkilint's CABF TLS BR findings, certificate type detected as `--detect` does, with the
     CABF linter's own filters applied (as the CLI does without `--report-all`)."""
     from pkilint import finding_filter
@@ -177,16 +200,22 @@ def lint_cabf_serverauth(der: bytes) -> list[Finding]:
     with _LOCK:
         document = _load(der)
         validator, filters = _cabf_validator(serverauth.determine_certificate_type(document))
-        results, _ = finding_filter.filter_results(filters, validator.validate(document.root))
+        results, _ = finding_filter.filter_results(
+            filters, _validate(validator, document.root, stock)
+        )
         return _findings("cabf-serverauth", results)
 
 
-def lint_certificate(der: bytes, *, cabf_serverauth: bool = False) -> list[Finding]:
+def lint_certificate(
+    der: bytes, *, cabf_serverauth: bool = False, stock: bool = False
+) -> list[Finding]:
     """Every finding for one DER certificate: RFC 5280 always, CABF TLS BR when asked.
 
+    `stock=True` walks the validators with pkilint's own code (same findings, about twice the
+    CPU): only for the differential test and the benchmark.
     Raises ValueError if pkilint cannot decode the DER at all.
     """
-    findings = lint_pkix(der)
+    findings = lint_pkix(der, stock=stock)
     if cabf_serverauth:
-        findings += lint_cabf_serverauth(der)
+        findings += lint_cabf_serverauth(der, stock=stock)
     return findings
