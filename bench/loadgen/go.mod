@@ -1,0 +1,3 @@
+module padlock.dev/bench/loadgen
+
+go 1.26
