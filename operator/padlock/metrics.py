@@ -9,14 +9,59 @@ registry: a process exposes exactly padlock's metrics (`generate_latest(metrics.
 and tests can read values without interference from the platform/process collectors. A
 process that also wants the standard process metrics registers `ProcessCollector(registry=
 metrics.REGISTRY)` itself. Names carry the `padlock_` prefix (DESIGN.md, Metrics).
+
+Several CA worker processes (`padlock ca serve` with `workers` > 1): the supervisor
+(`padlock.services.ca_http.supervisor`) starts every worker with `PROMETHEUS_MULTIPROC_DIR`
+naming a private directory, so prometheus-client keeps each value in a per-process file there,
+and `exposition()` in any worker answers the totals over all workers (prometheus-client's
+multiprocess mode). Gauges name how their per-process values combine (`multiprocess_mode`,
+ignored in a single process). Without that variable (the operator, one CA process, tests)
+nothing changes: values live in memory and `exposition()` is `generate_latest(REGISTRY)`.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The one registry every padlock metric is registered in."""
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client reads it when the first metric is made (that is, when this module is
+imported): set it in a process's environment before it starts, never later."""
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of per-process metric files, or None in single-process mode."""
+    return os.environ.get(MULTIPROCESS_ENV) or None
+
+
+def exposition() -> bytes:
+    """The Prometheus text exposition of every padlock metric of this process, or of every
+    process sharing `multiprocess_dir()` (summed counters and histograms, gauges combined by
+    their `multiprocess_mode`)."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return generate_latest(REGISTRY)
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+    return generate_latest(merged)
+
+
+def mark_process_dead(pid: int, directory: str) -> None:
+    """Forget the live-mode gauge values of a worker that exited (the supervisor calls it);
+    its counters stay in the totals, as counters must never go backwards."""
+    multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
 
 # --- CA sidecar (`padlock ca serve`) -------------------------------------------------------
 
@@ -60,6 +105,8 @@ CA_HSM_UP = Gauge(
     "padlock_ca_hsm_up",
     "1 while the CA holds a working session to the token with the issuing key, else 0.",
     registry=REGISTRY,
+    # Several workers: 1 only while every live worker has its session.
+    multiprocess_mode="livemin",
 )
 
 CA_SERIAL_COLLISIONS = Counter(
@@ -161,6 +208,7 @@ CRL_NEXT_UPDATE = Gauge(
     "nextUpdate of the latest published CRL of each shard, as a Unix timestamp.",
     ["shard"],
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 
 CRL_BYTES = Gauge(
@@ -168,4 +216,5 @@ CRL_BYTES = Gauge(
     "Size of the latest published CRL of each shard (DESIGN.md: at most 10 MB).",
     ["shard"],
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )

@@ -62,6 +62,9 @@ class ListenConfig:
     # the metrics stay reachable on the unix socket either way.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    # One log line per API request (aiohttp's access log). Off by default: it cost ~5 % of
+    # the CA's CPU per certificate; padlock_ca_requests_total counts every request anyway.
+    access_log: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +94,9 @@ class LintConfig:
 
     enabled: bool = True
     cabf_serverauth: bool = False
-    # pkilint runs in this many worker processes (0: in a thread of the CA process).
+    # pkilint runs in this many processes in total (0: in a thread of each CA process). With
+    # `workers` > 1 they are divided among the workers, rounded up
+    # (`CAConfig.per_worker_lint_processes`).
     processes: int = 2
 
 
@@ -116,8 +121,19 @@ class CAConfig:
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     lint: LintConfig = dataclasses.field(default_factory=LintConfig)
     rate_limit: RateLimitConfig = dataclasses.field(default_factory=RateLimitConfig)
-    # Signing runs off the event loop in this many threads.
+    # Signing runs off the event loop in this many threads (per worker process).
     signing_threads: int = 2
+    # CA worker processes serving the same sockets (padlock.services.ca_http.supervisor).
+    # 1: today's single process. N > 1: a supervisor binds the sockets once and runs N
+    # workers, each with its own event loop, thread pool, ledger connection, HSM session,
+    # pipeline and `lint.processes` pkilint processes; the rate limit stays the configured
+    # total across them (docs/design/20261127.ca-workers.md).
+    workers: int = 1
+
+    def per_worker_lint_processes(self) -> int:
+        """pkilint processes of one worker: `lint.processes` divided among `workers`, rounded
+        up (so every worker keeps at least one when the total is positive)."""
+        return -(-self.lint.processes // self.workers)
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form: paths as strings, tuples as lists, None fields omitted."""
@@ -262,6 +278,8 @@ def _check(config: CAConfig) -> None:
         raise ConfigError("rate_limit: requests_per_second must be > 0 and burst >= 1")
     if config.signing_threads < 1:
         raise ConfigError("signing_threads must be >= 1")
+    if config.workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {config.workers}")
     if config.lint.processes < 0:
         raise ConfigError("lint.processes must be >= 0")
     for net in config.policy.allowed_ip_networks:

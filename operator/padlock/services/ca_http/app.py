@@ -14,7 +14,11 @@ Called by `server.serve()` and by the integration tests. Every resource is opene
    hooked into the pipeline and the revoker, plus its timer task.
 
 `AppOptions` holds the seams tests use (a clock, a faulty certificate builder for the lint
-gate, another key opener); production passes none.
+gate, another key opener); production passes none, except `worker` in a worker process of a
+CA with `workers` > 1 (`padlock.services.ca_http.worker`): then the rate-limit buckets live
+in a file all workers share, CRL publication holds a lock file all workers share, only
+worker 0 runs the publication timer, pkilint gets this worker's share of `lint.processes`,
+and every answer names the worker in the `X-Padlock-Worker` header (`index/pid`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import dataclasses
 import datetime
 import functools
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -38,10 +44,33 @@ from padlock.ca import errors, hsm, lintgate, pipeline, publication, revocation
 from padlock.keys import base as keys_base
 from padlock.ledger import ledger as ledger_mod
 from padlock.pki import profiles, serials
+from padlock.services.ca_http import crl_lock, handlers, ratelimit, routes, state
 from padlock.services.ca_http import errors as http_errors
-from padlock.services.ca_http import handlers, ratelimit, routes, state
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """One of `count` CA worker processes (`workers` > 1), set up by the supervisor."""
+
+    index: int
+    count: int
+    runtime_dir: Path
+    """The supervisor's private directory (metrics files, shared rate limit, CRL lock)."""
+
+    @property
+    def runs_timers(self) -> bool:
+        """Only worker 0 runs the publication timer (a replacement keeps the index)."""
+        return self.index == 0
+
+    @property
+    def rate_limit_file(self) -> Path:
+        return self.runtime_dir / "ratelimit.bin"
+
+    @property
+    def crl_lock_file(self) -> Path:
+        return self.runtime_dir / "crl.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +95,8 @@ class AppOptions:
     """Seconds between passes of the OCSP/CRL refresh timer."""
     new_serial: Callable[[], int] = serials.new_serial
     """Serial source (tests force a collision with it)."""
+    worker: WorkerRole | None = None
+    """This process's place among several CA workers; None: the only CA process."""
 
 
 _EXECUTOR = web.AppKey("padlock_executor", concurrent.futures.ThreadPoolExecutor)
@@ -80,9 +111,11 @@ def init_app(config: ca_config.CAConfig, options: AppOptions | None = None) -> w
     opts = options or AppOptions()
     app = web.Application(client_max_size=handlers.MAX_BODY, middlewares=[_error_middleware])
     routes.setup_routes(app)
+    if opts.worker is not None:
+        app.on_response_prepare.append(_worker_header(opts.worker))
     app.cleanup_ctx.append(_executor_ctx(config))
     app.cleanup_ctx.append(_ledger_ctx(config))
-    app.cleanup_ctx.append(_lint_ctx(config))
+    app.cleanup_ctx.append(_lint_ctx(config, opts))
     app.cleanup_ctx.append(_key_ctx(config, opts))
     app.cleanup_ctx.append(_ca_ctx(config, opts))
     app.cleanup_ctx.append(_publication_ctx(config, opts))
@@ -117,7 +150,9 @@ def _ledger_ctx(config: ca_config.CAConfig) -> Ctx:
     return ctx
 
 
-def _lint_ctx(config: ca_config.CAConfig) -> Ctx:
+def _lint_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
+    processes = config.per_worker_lint_processes() if opts.worker else config.lint.processes
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         gate = await loop.run_in_executor(
@@ -125,7 +160,7 @@ def _lint_ctx(config: ca_config.CAConfig) -> Ctx:
             lambda: lintgate.LintGate(
                 enabled=config.lint.enabled,
                 cabf_serverauth=config.lint.cabf_serverauth,
-                processes=config.lint.processes,
+                processes=processes,
             ),
         )
         app[_LINT] = gate
@@ -188,14 +223,20 @@ def _ca_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
             key=app[_KEY],
             pipeline=ca_pipeline,
             revoker=revocation.Revoker(ledger=ledger, ca_id=authority.ca_id, executor=executor),
-            limiter=ratelimit.RateLimiter(
-                config.rate_limit.requests_per_second, config.rate_limit.burst, opts.clock
-            ),
+            limiter=_limiter(config, opts),
         )
         yield
         await ca_pipeline.close()
+        app[state.CA].limiter.close()
 
     return ctx
+
+
+def _limiter(config: ca_config.CAConfig, opts: AppOptions) -> ratelimit.RateLimiter:
+    rate, burst = config.rate_limit.requests_per_second, config.rate_limit.burst
+    if opts.worker is None:
+        return ratelimit.RateLimiter(rate, burst, opts.clock)
+    return ratelimit.SharedRateLimiter(opts.worker.rate_limit_file, rate, burst, opts.clock)
 
 
 def _publication_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
@@ -219,19 +260,43 @@ def _publication_ctx(config: ca_config.CAConfig, opts: AppOptions) -> Ctx:
                 now=opts.now,
             ),
         )
+        if opts.worker is not None:
+            # Another worker may publish the same shard at the same moment: see crl_lock.
+            pub.crls = crl_lock.LockedCrlPublisher(
+                opts.worker.crl_lock_file,
+                ledger=app[_LEDGER],
+                authority=ca.authority,
+                key=app[_KEY],
+                now=opts.now,
+            )
         ca.pipeline.presign = pub.presign_issued
         ca.pipeline.after_issue.append(pub.after_issue)
         ca.revoker.after_revoke.append(pub.after_revoke)
-        task = asyncio.create_task(pub.run_forever(), name="padlock-publication")
+        task = None
+        if opts.worker is None or opts.worker.runs_timers:
+            task = asyncio.create_task(pub.run_forever(), name="padlock-publication")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     return ctx
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WORKER_HEADER = "X-Padlock-Worker"
+
+
+def _worker_header(
+    worker: WorkerRole,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    value = f"{worker.index}/{os.getpid()}"
+
+    async def add(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = value
+
+    return add
 
 
 @web.middleware

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from padlock import metrics
 from padlock.ca import errors, pipeline, revocation
@@ -189,7 +189,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_text(request: web.Request) -> web.Response:
-    """`GET /metrics`: the Prometheus text exposition of `padlock.metrics.REGISTRY`."""
-    resp = web.Response(body=generate_latest(metrics.REGISTRY))
+    """`GET /metrics`: the Prometheus text exposition of `padlock.metrics.REGISTRY` (totals
+    over every worker process when the CA runs several, `metrics.exposition`)."""
+    resp = web.Response(body=metrics.exposition())
     resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return resp

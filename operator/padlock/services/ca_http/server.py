@@ -1,6 +1,9 @@
 """Listening and lifecycle of `padlock ca serve`: unix socket, optional loopback TCP + mTLS.
 
-Called by the CLI (`run(config)`, blocking) and by `python -m padlock.services.ca_http`.
+Called by the CLI (`run(config)`, blocking), by `python -m padlock.services.ca_http`, and by
+each worker process (`padlock.services.ca_http.worker`, through `serve(listeners=...)`).
+With `workers: 1` this process binds and serves; with more, `run` hands over to
+`padlock.services.ca_http.supervisor`, which binds once and starts the workers.
 SIGTERM and SIGINT stop accepting, let in-flight requests finish (up to `SHUTDOWN_SECONDS`),
 then close the resources of `init_app` in reverse order; the exit status is 0. A start-up
 failure (unreadable chain, unreachable ledger) is logged in one line; the status is 2.
@@ -12,24 +15,31 @@ import asyncio
 import logging
 import signal
 import ssl
-import stat
-from pathlib import Path
+from collections.abc import Callable
 
+from aiohttp import log as aiohttp_log
 from aiohttp import web
 
 from padlock.ca import config as ca_config
-from padlock.services.ca_http import handlers
+from padlock.services.ca_http import handlers, listeners
 from padlock.services.ca_http.app import AppOptions, init_app
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 10.0
-SOCKET_MODE = 0o660
-"""The operator container shares the socket's directory (an emptyDir) and group."""
+SOCKET_MODE = listeners.SOCKET_MODE
+STARTUP_FAILED = 2
+"""Exit status of a CA that could not start (bad chain file, unreachable ledger, ...)."""
 
 
 def run(config: ca_config.CAConfig, options: AppOptions | None = None) -> int:
     """Serve until SIGTERM/SIGINT; the process exit status."""
+    if config.workers > 1:
+        if options is not None:
+            raise ValueError("AppOptions seams need workers: 1 (workers are fresh processes)")
+        from padlock.services.ca_http import supervisor
+
+        return supervisor.run(config)
     return asyncio.run(serve(config, options))
 
 
@@ -46,27 +56,55 @@ def mtls_context(listen: ca_config.ListenConfig) -> ssl.SSLContext:
     return context
 
 
-def _remove_stale_socket(path: Path) -> None:
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise ValueError(f"{path} exists and is not a socket; refusing to replace it")
-    path.unlink()
+def _access_log(listen: ca_config.ListenConfig) -> logging.Logger | None:
+    """aiohttp's access logger when `listen.access_log` asks for it, else None (off)."""
+    return aiohttp_log.access_logger if listen.access_log else None
 
 
-async def _start_metrics(listen: ca_config.ListenConfig) -> web.AppRunner | None:
+async def _start_metrics(
+    listen: ca_config.ListenConfig, bound: listeners.Listeners | None
+) -> web.AppRunner | None:
     """A separate scrape-only listener, so Prometheus never reaches the signing API."""
     if listen.metrics_port is None:
         return None
     app = web.Application()
     app.router.add_get("/metrics", handlers.metrics_text)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, access_log=_access_log(listen))
     await runner.setup()
-    await web.TCPSite(runner, listen.metrics_host, listen.metrics_port).start()
+    if bound is not None and bound.metrics is not None:
+        await web.SockSite(runner, bound.metrics).start()
+    else:
+        await web.TCPSite(runner, listen.metrics_host, listen.metrics_port).start()
     log.info("CA metrics on http://%s:%s/metrics", listen.metrics_host, listen.metrics_port)
     return runner
+
+
+async def _start_api(
+    runner: web.AppRunner, listen: ca_config.ListenConfig, bound: listeners.Listeners | None
+) -> None:
+    tls = mtls_context(listen) if listen.tls_cert_file is not None else None
+    if bound is not None:
+        # A worker: the supervisor bound (and chmod-ed) the sockets.
+        if bound.unix is not None:
+            await web.SockSite(runner, bound.unix).start()
+        if bound.tcp is not None:
+            await web.SockSite(runner, bound.tcp, ssl_context=tls).start()
+        return
+    if listen.socket is not None:
+        listeners.remove_stale_socket(listen.socket)
+        site = web.UnixSite(runner, listen.socket)
+        await site.start()
+        listen.socket.chmod(SOCKET_MODE)
+        log.info("CA listening on unix socket %s", listen.socket)
+    if listen.tcp_port is not None:
+        tcp = web.TCPSite(runner, listen.tcp_host, listen.tcp_port, ssl_context=tls)
+        await tcp.start()
+        log.info(
+            "CA listening on %s://%s:%s",
+            "https" if tls else "http",
+            listen.tcp_host,
+            listen.tcp_port,
+        )
 
 
 async def serve(
@@ -74,46 +112,36 @@ async def serve(
     options: AppOptions | None = None,
     *,
     stop: asyncio.Event | None = None,
+    bound: listeners.Listeners | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> int:
-    """Start the app, listen, wait for `stop` (or a signal), shut down cleanly."""
+    """Start the app, listen, wait for `stop` (or a signal), shut down cleanly.
+
+    `bound`: serve these already listening sockets (a worker) instead of binding `listen`.
+    `ready`: called once every listener accepts (a worker tells its supervisor).
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(
-        init_app(config, options), handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
+        init_app(config, options),
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        access_log=_access_log(config.listen),
     )
     try:
         await runner.setup()
     except (OSError, ValueError) as exc:
         log.error("padlock ca serve cannot start: %s", exc)
         await runner.cleanup()
-        return 2
+        return STARTUP_FAILED
     metrics_runner: web.AppRunner | None = None
     try:
-        listen = config.listen
-        if listen.socket is not None:
-            _remove_stale_socket(listen.socket)
-            site = web.UnixSite(runner, listen.socket)
-            await site.start()
-            listen.socket.chmod(SOCKET_MODE)
-            log.info("CA listening on unix socket %s", listen.socket)
-        if listen.tcp_port is not None:
-            tls = mtls_context(listen) if listen.tls_cert_file is not None else None
-            tcp = web.TCPSite(
-                runner,
-                listen.tcp_host,
-                listen.tcp_port,
-                ssl_context=tls,
-            )
-            await tcp.start()
-            log.info(
-                "CA listening on %s://%s:%s",
-                "https" if tls else "http",
-                listen.tcp_host,
-                listen.tcp_port,
-            )
-        metrics_runner = await _start_metrics(listen)
+        await _start_api(runner, config.listen, bound)
+        metrics_runner = await _start_metrics(config.listen, bound)
+        if ready is not None:
+            ready()
         await stop.wait()
         log.info("shutting down")
     finally:

@@ -1,0 +1,138 @@
+"""One CA worker process: `python -m padlock.services.ca_http.worker ...`, started only by
+`padlock.services.ca_http.supervisor` (config `workers` > 1), never by hand.
+
+A fresh interpreter (no fork of a process that holds a PKCS#11 session or a database
+connection): it loads the config the supervisor wrote, adopts the listening sockets it
+inherited (`--listen unix=FD`), opens its own ledger connection, HSM session, thread pool,
+pipeline and pkilint processes through the very same `init_app` as a single CA, and serves
+with `server.serve(bound=...)`.
+
+The control socket (`--control-fd`) is how the two sides talk: the worker writes `ready` once
+it accepts connections; the supervisor never writes, so end-of-file means the supervisor is
+gone, and the worker then shuts down gracefully. PR_SET_PDEATHSIG (Linux) sends SIGTERM too,
+should the event loop be busy. Exit status: 0 after SIGTERM, 2 when it cannot start.
+
+pkilint's pool processes re-import this module's package (so, the CA and `padlock.metrics`);
+with `PROMETHEUS_MULTIPROC_DIR` set they would each add a `padlock_ca_hsm_up` of 0 to the
+workers' totals. So the worker starts the multiprocessing forkserver, parent of every pool
+process, before anything else and without that variable (`_start_forkserver`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+from multiprocessing import forkserver
+from pathlib import Path
+
+from padlock import metrics
+from padlock.ca import config as ca_config
+from padlock.services.ca_http import listeners, server
+from padlock.services.ca_http.app import AppOptions, WorkerRole
+
+log = logging.getLogger(__name__)
+
+READY = b"ready\n"
+"""What a worker writes on its control socket once every listener accepts."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _listen_arg(value: str) -> tuple[str, int]:
+    name, _, fd = value.partition("=")
+    if not fd.isdigit():
+        raise argparse.ArgumentTypeError(f"--listen wants NAME=FD, got {value!r}")
+    return name, int(fd)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m padlock.services.ca_http.worker")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--runtime-dir", type=Path, required=True)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
+    parser.add_argument("--listen", type=_listen_arg, action="append", default=[])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGTERM this process when the supervisor dies (Linux); exit now if it already did."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        raise SystemExit(f"CA worker: supervisor {parent_pid} is gone before start-up")
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver of pkilint's pool (`padlock.ca.lintgate`) now, while this process
+    is single-threaded, with an environment that keeps its children out of the metrics."""
+    directory = os.environ.pop(metrics.MULTIPROCESS_ENV, None)
+    try:
+        forkserver.ensure_running()
+    finally:
+        if directory is not None:
+            os.environ[metrics.MULTIPROCESS_ENV] = directory
+
+
+async def _watch_supervisor(reader: asyncio.StreamReader, stop: asyncio.Event) -> None:
+    await reader.read()  # the supervisor never writes: this returns at end-of-file
+    if not stop.is_set():
+        log.error("the supervisor is gone; shutting down")
+        stop.set()
+
+
+async def serve_worker(
+    config: ca_config.CAConfig, role: WorkerRole, bound: listeners.Listeners, control_fd: int
+) -> int:
+    """Serve `bound` as worker `role` until SIGTERM or the supervisor's end; exit status."""
+    stop = asyncio.Event()
+    control = socket.socket(fileno=control_fd)
+    reader, writer = await asyncio.open_unix_connection(sock=control)
+    watch = asyncio.create_task(_watch_supervisor(reader, stop), name="padlock-supervisor-watch")
+
+    def ready() -> None:
+        writer.write(READY)
+        log.info("CA worker %d/%d ready (pid %d)", role.index, role.count, os.getpid())
+
+    try:
+        return await server.serve(
+            config, AppOptions(worker=role), stop=stop, bound=bound, ready=ready
+        )
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format=f"%(asctime)s %(levelname)s worker-{args.index} %(name)s: %(message)s",
+    )
+    _die_with_parent(args.parent_pid)
+    try:
+        config = ca_config.load(args.config)
+    except ca_config.ConfigError as exc:
+        log.error("padlock ca serve cannot start: %s", exc)
+        return server.STARTUP_FAILED
+    if config.lint.enabled and config.per_worker_lint_processes() > 0:
+        _start_forkserver()
+    role = WorkerRole(index=args.index, count=args.count, runtime_dir=args.runtime_dir)
+    bound = listeners.Listeners.from_fds(dict(args.listen))
+    return asyncio.run(serve_worker(config, role, bound, args.control_fd))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
