@@ -146,6 +146,7 @@ The CA config, exactly the format of operator/padlock/ca/config.py (CAConfig.to_
     "requests_per_second" (float64 .Values.ca.rateLimit.requestsPerSecond)
     "burst" (int .Values.ca.rateLimit.burst))
   "signing_threads" (int .Values.ca.signingThreads)
+  "workers" (int .Values.ca.workers)
 }}
 {{- toYaml $config }}
 {{- end }}
