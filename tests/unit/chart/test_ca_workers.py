@@ -6,6 +6,7 @@ import pathlib
 from typing import Any
 
 import pytest
+
 from padlock.ca import config
 from tests.unit.chart import render
 
