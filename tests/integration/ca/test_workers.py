@@ -1,0 +1,312 @@
+"""`padlock ca serve` with `workers: 2`: a supervisor and two worker processes on one socket.
+
+Real SoftHSM (a private token per CA), real ledgers (SQLite; PostgreSQL for the idempotency
+race), the real CLI as a subprocess. Which worker answered is read from the
+`X-Padlock-Worker: index/pid` header every answer carries in this mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography import x509
+
+from padlock.ca import authority
+from padlock.ledger import ledger as ledger_mod
+from padlock.services.ca_http.app import WORKER_HEADER
+from tests.integration.ca import helpers, procs
+
+pytestmark = [pytest.mark.softhsm, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _make(directory: Path, ledger_url: str | None = None, **config: object) -> procs.IsolatedCA:
+    listen = {"socket": str(directory / "ca.sock"), "metrics_port": _free_port()}
+    return procs.make_isolated_ca(directory, ledger_url, workers=2, listen=listen, **config)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by a parent that is itself gone) counts as gone.
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.split(")")[-1].split()[0] != "Z"
+
+
+def _workers_of(supervisor_pid: int) -> list[int]:
+    """Live processes started as workers of `supervisor_pid` (by their command line)."""
+    marker = f"--parent-pid\0{supervisor_pid}\0"
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_text()
+        except OSError:
+            continue
+        if "padlock.services.ca_http.worker" in text and marker in text:
+            found.append(int(cmdline.parent.name))
+    return [pid for pid in found if _alive(pid)]
+
+
+def _ledger_verify(ca: procs.IsolatedCA) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [procs.PADLOCK, "ledger", "verify", "--config", str(ca.config_path)],
+        env=ca.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _descendants(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
+    children = [int(p) for p in out.split()]
+    return children + [d for c in children for d in _descendants(c)]
+
+
+async def _post(socket_path: Path, path: str, body: dict[str, object]) -> tuple[int, str, dict]:
+    """POST on a fresh connection (so the kernel may hand it to either worker)."""
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path))) as session,
+        session.post(f"http://ca{path}", json=body) as resp,
+    ):
+        return resp.status, resp.headers[WORKER_HEADER], await resp.json()
+
+
+async def _sign(socket_path: Path, key: str, requester: str = "burst") -> tuple[int, str, dict]:
+    csr = helpers.make_csr((f"{key.replace('/', '-')}.workers.test",))
+    return await _post(socket_path, "/v1/sign", helpers.sign_body(csr, key, requester=requester))
+
+
+async def _worker_pids(socket_path: Path, *, rounds: int = 40) -> dict[int, int]:
+    """{index: pid} of the workers that answered `rounds` fresh-connection requests."""
+    seen: dict[int, int] = {}
+
+    async def one() -> None:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path))) as s,
+            s.get("http://ca/healthz") as resp,
+        ):
+            index, pid = resp.headers[WORKER_HEADER].split("/")
+            seen[int(index)] = int(pid)
+
+    await asyncio.gather(*(one() for _ in range(rounds)))
+    return seen
+
+
+def _metric(text: str, name: str) -> float:
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
+    assert len(values) == 1, f"{name}: {values}"
+    return values[0]
+
+
+def _ca_id(ca: procs.IsolatedCA, ledger: ledger_mod.Ledger) -> int:
+    inter = x509.load_pem_x509_certificates(ca.config.chain_file.read_bytes())[0]
+    ca_id = ledger.find_ca(inter)
+    assert ca_id is not None
+    return ca_id
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.IsolatedCA]:
+    """One 2-worker CA on SQLite, shared by the tests that leave it running."""
+    ca = _make(tmp_path_factory.mktemp("workers"))
+    server = procs.CAProcess(ca)
+    try:
+        asyncio.run(server.wait_healthy())
+        yield ca
+    finally:
+        assert server.terminate() == 0
+
+
+async def test_both_workers_answer_a_burst_and_the_audit_chain_verifies(
+    two_workers: procs.IsolatedCA,
+) -> None:
+    answers = await asyncio.gather(*(_sign(two_workers.socket, f"burst/{n}") for n in range(60)))
+    assert [status for status, _w, _b in answers] == [200] * 60
+    workers = {worker.split("/")[0] for _s, worker, _b in answers}
+    assert workers == {"0", "1"}, "one worker served the whole burst"
+    serials = [body["serial"] for _s, _w, body in answers]
+    assert len(set(serials)) == 60
+    verify = _ledger_verify(two_workers)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+async def test_metrics_are_totals_over_both_workers_on_socket_and_scrape_port(
+    two_workers: procs.IsolatedCA,
+) -> None:
+    answers = await asyncio.gather(*(_sign(two_workers.socket, f"m/{n}") for n in range(20)))
+    assert {w.split("/")[0] for _s, w, _b in answers} == {"0", "1"}
+    with ledger_mod.Ledger(two_workers.config.ledger.url, migrate=False) as ledger:
+        committed = ledger.count("certificate")
+    port = two_workers.config.listen.metrics_port
+    texts = [(await helpers.get_raw(two_workers.socket, "/metrics"))[1] for _ in range(6)]
+    async with aiohttp.ClientSession() as session:
+        for _ in range(6):
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                texts.append(await resp.text())
+    for text in texts:  # whichever worker answered, it reports both workers' totals
+        issued = _metric(text, 'padlock_ca_certificates_issued_total{profile="tls-server"}')
+        assert issued == committed
+        assert _metric(text, "padlock_ca_hsm_up") == 1.0
+
+
+async def test_one_certificate_per_idempotency_key_when_workers_race_on_sqlite(
+    two_workers: procs.IsolatedCA,
+) -> None:
+    await _race(two_workers)
+
+
+async def test_one_certificate_per_idempotency_key_when_workers_race_on_postgresql(
+    tmp_path: Path, postgres_database_url: str
+) -> None:
+    ca = _make(tmp_path, postgres_database_url)
+    server = procs.CAProcess(ca)
+    try:
+        await server.wait_healthy()
+        await _race(ca)
+    finally:
+        assert server.terminate() == 0
+
+
+async def _race(ca: procs.IsolatedCA) -> None:
+    """Eight requests with one key and one CSR at once, on fresh connections, five times."""
+    workers: set[str] = set()
+    for attempt in range(5):
+        key = f"race/{attempt}"
+        body = helpers.sign_body(helpers.make_csr(("race.workers.test",)), key)
+        answers = await asyncio.gather(*(_post(ca.socket, "/v1/sign", body) for _ in range(8)))
+        assert [status for status, _w, _b in answers] == [200] * 8
+        assert len({b["serial"] for _s, _w, b in answers}) == 1, "two certificates for one key"
+        assert len({b["certificate"] for _s, _w, b in answers}) == 1
+        workers |= {w.split("/")[0] for _s, w, _b in answers}
+        with ledger_mod.Ledger(ca.config.ledger.url, migrate=False) as ledger:
+            record = ledger.find_by_idempotency_key(_ca_id(ca, ledger), key)
+            assert record is not None
+            assert f"{record.serial:X}" == answers[0][2]["serial"]
+    assert workers == {"0", "1"}, "the race never crossed workers"
+
+
+async def test_revocations_on_both_workers_all_reach_the_current_crl(
+    two_workers: procs.IsolatedCA,
+) -> None:
+    """Concurrent revocations in different workers: the highest-numbered CRL of every shard
+    lists every revocation answered before it (the cross-worker CRL lock)."""
+    issued = await asyncio.gather(*(_sign(two_workers.socket, f"rev/{n}") for n in range(40)))
+    serials = [body["serial"] for _s, _w, body in issued]
+    revoked = await asyncio.gather(
+        *(
+            _post(two_workers.socket, "/v1/revoke",
+                  {"serial": s, "reason": "keyCompromise", "requester": "drill"})
+            for s in serials
+        )
+    )  # fmt: skip
+    assert [status for status, _w, _b in revoked] == [200] * 40
+    assert {w.split("/")[0] for _s, w, _b in revoked} == {"0", "1"}
+    with ledger_mod.Ledger(two_workers.config.ledger.url, migrate=False) as ledger:
+        ca_id = _ca_id(two_workers, ledger)
+        for serial_hex in serials:
+            serial = int(serial_hex, 16)
+            stored = ledger.get_crl(ca_id, authority.crl_shard(serial))
+            assert stored is not None
+            crl = x509.load_der_x509_crl(stored.crl_der)
+            assert crl.get_revoked_certificate_by_serial_number(serial) is not None, (
+                f"{serial_hex} is missing from CRL number {stored.crl_number}"
+            )
+
+
+async def test_the_rate_limit_is_a_total_over_workers(tmp_path: Path) -> None:
+    ca = _make(tmp_path, rate_limit={"requests_per_second": 0.001, "burst": 4})
+    server = procs.CAProcess(ca)
+    try:
+        await server.wait_healthy()
+        answers: list[tuple[int, str, dict]] = []
+        for wave in range(10):  # until both workers have answered (the kernel picks one)
+            answers += await asyncio.gather(
+                *(_sign(ca.socket, f"rl/{wave}/{n}", requester="flood") for n in range(12))
+            )
+            if {w.split("/")[0] for _s, w, _b in answers} == {"0", "1"}:
+                break
+        assert {w.split("/")[0] for _s, w, _b in answers} == {"0", "1"}
+        statuses = [status for status, _w, _b in answers]
+        assert statuses.count(200) == 4, "each worker granted the whole burst"
+        assert statuses.count(429) == len(answers) - 4
+        # Another requester has its own bucket.
+        assert (await _sign(ca.socket, "rl/other", requester="calm"))[0] == 200
+    finally:
+        assert server.terminate() == 0
+
+
+async def test_a_killed_worker_is_replaced_and_sigterm_then_stops_everything(
+    tmp_path: Path,
+) -> None:
+    ca = _make(tmp_path)
+    server = procs.CAProcess(ca)
+    try:
+        await server.wait_healthy()
+        before = await _worker_pids(ca.socket)
+        assert sorted(before) == [0, 1]
+        os.kill(before[1], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now = await _worker_pids(ca.socket, rounds=10)
+            if now.get(1, before[1]) != before[1]:
+                break
+            assert time.monotonic() < deadline, ca.log.read_text()[-2000:]
+            await asyncio.sleep(0.2)
+        assert now[1] != before[1]
+        assert "CA worker 1" in ca.log.read_text()
+        assert (await _sign(ca.socket, "after-restart"))[0] == 200
+        tree = _descendants(server.proc.pid)
+        assert len(tree) >= 2
+    finally:
+        status = server.terminate()
+    assert status == 0
+    assert not [pid for pid in tree if _alive(pid)], "processes left after SIGTERM"
+    assert not ca.socket.exists()
+    assert "exited with status -9" in ca.log.read_text()
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    ca = _make(tmp_path)
+    server = procs.CAProcess(ca)
+    try:
+        await server.wait_healthy()
+        tree = _descendants(server.proc.pid)
+        server.kill9()
+        deadline = time.monotonic() + 30
+        while [pid for pid in tree if _alive(pid)]:
+            assert time.monotonic() < deadline, f"left running: {[p for p in tree if _alive(p)]}"
+            await asyncio.sleep(0.2)
+    finally:
+        server.terminate()
+
+
+def test_a_worker_that_cannot_start_fails_the_supervisor_with_status_2(tmp_path: Path) -> None:
+    ca = _make(tmp_path, chain_file=str(tmp_path / "no-such-chain.pem"))
+    server = procs.CAProcess(ca)
+    status = server.proc.wait(timeout=120)
+    assert status == 2
+    log = ca.log.read_text()
+    assert "no-such-chain.pem" in log
+    assert "padlock ca serve cannot start: worker" in log
+    assert not ca.socket.exists()
+    assert _workers_of(server.proc.pid) == []
