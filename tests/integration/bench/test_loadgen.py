@@ -30,21 +30,38 @@ def _pem(kind: str, payload: bytes) -> str:
     return f"-----BEGIN {kind}-----\n{base64.b64encode(payload).decode()}\n-----END {kind}-----\n"
 
 
-class FakeCA(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class _Tally:
+    """What a fake CA saw: answers by CSR, idempotency keys, connections, bad requests."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.answered: Counter[bytes] = Counter()
         self.keys: list[str] = []
         self.connections = 0
         self.bad_requests: list[str] = []
-        super().__init__(str(path), _Handler)
+
+
+class FakeCA(_Tally, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: Path) -> None:
+        _Tally.__init__(self)
+        socketserver.UnixStreamServer.__init__(self, str(path), _Handler)
+
+
+class FakeTCPCA(_Tally, socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """The same fake on loopback TCP, behind a path prefix (`-url http://host:port/ca`)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        _Tally.__init__(self)
+        socketserver.TCPServer.__init__(self, ("127.0.0.1", 0), _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
-    server: FakeCA
+    server: FakeCA | FakeTCPCA
 
     def setup(self) -> None:
         super().setup()
@@ -60,7 +77,10 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.answered[csr] += 1
             self.server.keys.append(body["idempotency_key"])
-            if self.path != "/v1/sign" or (body["profile"], body["lifetime_seconds"]) != (
+            if self.path not in ("/v1/sign", "/ca/v1/sign") or (
+                body["profile"],
+                body["lifetime_seconds"],
+            ) != (
                 "tls-server",
                 86400,
             ):
@@ -143,6 +163,27 @@ def test_loadgen_counts_only_complete_200_answers_and_matches_the_servers_tally(
     assert 0 < result.latency_ms["p50"] <= result.latency_ms["p99"] <= result.latency_ms["max"]
     assert result.certs_per_s == pytest.approx(result.successes / result.seconds)
     assert result.cpu_seconds > 0
+
+
+def test_loadgen_speaks_plain_http_to_a_base_url(binary: Path, short_dir: Path) -> None:
+    server = FakeTCPCA()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        csrs = short_dir / "csrs.pem"
+        csrs.write_text(_pem("CERTIFICATE REQUEST", GOOD))
+        host, port = server.server_address[:2]
+        result = driver.run(
+            binary, url=f"http://{host!s}:{port}/ca/", csr_file=csrs, clients=2, seconds=0.3,
+            warmup=0,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert server.bad_requests == []
+    assert result.successes == result.requests == server.answered[GOOD] > 0
+    assert server.connections == 2
 
 
 def test_loadgen_refuses_a_csr_file_without_csrs(binary: Path, short_dir: Path) -> None:
