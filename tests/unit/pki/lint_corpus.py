@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import functools
 import ipaddress
+import warnings
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -224,13 +225,16 @@ def _real_world(root: Issued, intermediate: Issued, rsa_key: rsa.RSAPrivateKey) 
             (_policies(EV_POLICY, "https://cps.example.com/"), False),
         ],
     )
+    with warnings.catch_warnings():  # cryptography warns about the (deliberate) length
+        warnings.simplefilter("ignore", UserWarning)
+        long_common_name = x509.NameAttribute(NameOID.COMMON_NAME, "a" * 70, _validate=False)
     ov_subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "ZZ"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Org"),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "IT"),
             x509.NameAttribute(NameOID.EMAIL_ADDRESS, "hostmaster@example.org"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "a" * 70, _validate=False),
+            long_common_name,
         ]
     )
     notice = x509.UserNotice(None, "This is a long explicit text " * 8)
