@@ -248,21 +248,28 @@ def run_mode(
     socket = ca_config.load(path).listen.socket
     assert socket is not None
     cells = []
-    with serving(path, env, work / f"{tag}.log") as proc:
-        asyncio.run(wait_healthy(socket, proc))
-        for n in clients:
-            window: list[float] = []
+    log = work / f"{tag}.log"
+    try:
+        with serving(path, env, log) as proc:
+            asyncio.run(wait_healthy(socket, proc))
+            for n in clients:
+                window: list[float] = []
 
-            def snapshot(pid: int = proc.pid, marks: list[float] = window) -> None:
-                marks.append(tree_cpu_seconds(pid))
+                def snapshot(pid: int = proc.pid, marks: list[float] = window) -> None:
+                    marks.append(tree_cpu_seconds(pid))
 
-            load = driver.run(
-                loadgen, socket=socket, csr_file=csr_file, clients=n, seconds=SECONDS,
-                warmup=WARMUP, on_measuring=snapshot, on_measured=snapshot,
-            )  # fmt: skip
-            cells.append(Cell(lint, load, window[1] - window[0]))
-            if proc.poll() is not None:
-                raise RuntimeError(f"padlock ca serve exited (code {proc.returncode}) under load")
+                load = driver.run(
+                    loadgen, socket=socket, csr_file=csr_file, clients=n, seconds=SECONDS,
+                    warmup=WARMUP, on_measuring=snapshot, on_measured=snapshot,
+                )  # fmt: skip
+                cells.append(Cell(lint, load, window[1] - window[0]))
+                if proc.poll() is not None:
+                    raise RuntimeError(f"padlock ca serve exited ({proc.returncode}) under load")
+    except Exception:
+        # The work directory is removed on the way out: show the CA's own account first.
+        tail = log.read_text(errors="replace").splitlines()[-30:] if log.exists() else []
+        print(f"--- last lines of the CA log ({tag}) ---", *tail, sep="\n", file=sys.stderr)
+        raise
     return cells
 
 
