@@ -5,8 +5,12 @@ transaction starts, because that is what keeps concurrent writers (threads, or t
 CLI in two processes) from interleaving audit appends:
 
 - SQLite: every write transaction opens with `BEGIN IMMEDIATE`, taking the database's single
-  write lock up front (https://sqlite.org/lang_transaction.html); waiters queue on
-  busy_timeout. Reads use a plain deferred `BEGIN` and, in WAL mode, never block writers.
+  write lock up front (https://sqlite.org/lang_transaction.html). A writer that finds the
+  lock taken retries every 0.1-1 ms (`_begin_immediate`) instead of waiting in SQLite's busy
+  handler, which sleeps 1, 2, 5, 10, 15 ... ms between tries and so took the lock up to 6 ms
+  after another process released it (several CA workers on one file; measured in
+  docs/design/20261127.ca-workers.md). Reads use a plain deferred `BEGIN` and, in WAL mode,
+  never block writers.
 - PostgreSQL: every write transaction first locks the one `audit_head` row with
   `SELECT ... FOR UPDATE` (see `ledger.Ledger._write`).
 
@@ -20,6 +24,8 @@ small next to an HSM signature, and bench/bench_ledger.py measures it.
 from __future__ import annotations
 
 import pathlib
+import sqlite3
+import time
 import typing
 
 import sqlalchemy as sa
@@ -117,6 +123,34 @@ def _sqlite_on_connect(dbapi_connection: typing.Any, _record: typing.Any) -> Non
 
 def _sqlite_on_begin(connection: Connection) -> None:
     if connection.get_execution_options().get(WRITE_OPTION):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        _begin_immediate(connection)
     else:
         connection.exec_driver_sql("BEGIN")
+
+
+_RETRY_FIRST = 0.0001
+_RETRY_MAX = 0.001
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """`BEGIN IMMEDIATE`, retried every 0.1 ms growing to 1 ms while another connection holds
+    the write lock (SQLITE_BUSY), for up to SQLITE_BUSY_TIMEOUT_MS. The last try goes through
+    SQLAlchemy, so a failure raises its usual OperationalError ('database is locked')."""
+    dbapi = connection.connection.driver_connection
+    assert dbapi is not None
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = _RETRY_FIRST
+    dbapi.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) != sqlite3.SQLITE_BUSY:
+                    break
+            time.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        dbapi.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
