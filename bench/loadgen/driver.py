@@ -36,7 +36,7 @@ class ErrorCount:
 
 @dataclasses.dataclass(frozen=True)
 class LoadResult:
-    """One run of the load generator over its measured window (warm-up excluded)."""
+    """One run of the load generator: the answers that arrived within its measured window."""
 
     clients: int
     seconds: float
@@ -121,8 +121,8 @@ def run(
 ) -> LoadResult:
     """Run the load generator against a unix `socket` or a base `url` and return its result.
 
-    `on_measuring` is called when its warm-up ends and `on_measured` when its last measured
-    request has finished, so the caller can read the server's CPU over the same window.
+    `on_measuring` is called when its measured window opens (the warm-up is over) and
+    `on_measured` when it closes, so the caller can read the server's CPU over the same window.
     """
     target = ["-socket", str(socket)] if socket is not None else ["-url", str(url)]
     args = [
@@ -132,7 +132,7 @@ def run(
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stderr is not None
     other: list[str] = []
-    for line in proc.stderr:  # the result on stdout is printed only after "measured"
+    for line in proc.stderr:  # the result on stdout comes only after "measured"
         if line.strip() == "loadgen: measuring":
             on_measuring()
         elif line.strip() == "loadgen: measured":

@@ -9,14 +9,16 @@
 //
 // Each client owns one keep-alive connection and sends one request at a time: a fresh
 // idempotency key every time, and the next CSR of a file of pre-generated PEM CSRs, cycled.
-// Requests of the warm-up are not counted. A response counts as a success only if it is
-// HTTP 200 with non-empty string fields certificate, chain and serial; anything else is an
-// error, counted by "<status> <error code>" with one sample message each. Latencies are of
-// successes. CPU is this process's own user+system time (getrusage) over the measured window.
+// A request counts when its answer arrives within the measured window, which follows the
+// warm-up (as wrk counts): in a steady state that is neither biased by the requests in flight
+// when the window opens nor by the drain after it closes. A response counts as a success only
+// if it is HTTP 200 with non-empty string fields certificate, chain and serial; anything else
+// is an error, counted by "<status> <error code>" with one sample message each. Latencies are
+// of successes. CPU is this process's own user+system time (getrusage) over the window.
 //
-// On stderr it writes "loadgen: measuring" when the warm-up ends and "loadgen: measured"
-// when the last measured request has finished, so a caller can read other processes' CPU
-// over the same window.
+// On stderr it writes "loadgen: measuring" when the window opens and "loadgen: measured" when
+// it closes, so a caller can read other processes' CPU over the same window; the requests
+// still in flight then are awaited, not counted, and the JSON result follows on stdout.
 //
 //	loadgen -socket ca.sock -csrs csrs.pem -clients 16 -duration 5s -warmup 1s
 //	loadgen -url http://127.0.0.1:8080 -csrs csrs.pem
@@ -66,7 +68,7 @@ type errorCount struct {
 	Sample string `json:"sample"`
 }
 
-// tally is one client's record of the measured window.
+// tally is one client's record of the answers that arrived within the measured window.
 type tally struct {
 	requests  int
 	latencies []time.Duration
@@ -139,11 +141,11 @@ func run(o options) error {
 	time.Sleep(time.Until(measureFrom))
 	cpuBefore := cpuSeconds()
 	fmt.Fprintln(os.Stderr, "loadgen: measuring")
-	wg.Wait()
-	elapsed := time.Since(measureFrom)
+	time.Sleep(time.Until(stopAt))
 	cpu := cpuSeconds() - cpuBefore
 	fmt.Fprintln(os.Stderr, "loadgen: measured")
-	return json.NewEncoder(os.Stdout).Encode(summarize(o, tallies, elapsed, cpu))
+	wg.Wait()
+	return json.NewEncoder(os.Stdout).Encode(summarize(o, tallies, o.duration, cpu))
 }
 
 // loadCSRs returns each CSR of the file as a JSON string literal, encoded once up front.
@@ -258,12 +260,13 @@ func client(o options, id int, k *conn, csrs [][]byte, measureFrom, stopAt time.
 		body.Write(key)
 		body.WriteString("}")
 		failure, message := signOnce(k, body.Bytes())
-		if started.Before(measureFrom) {
-			continue // warm-up
+		done := time.Now()
+		if done.Before(measureFrom) || !done.Before(stopAt) {
+			continue // answered during the warm-up or after the window
 		}
 		t.requests++
 		if failure == "" {
-			t.latencies = append(t.latencies, time.Since(started))
+			t.latencies = append(t.latencies, done.Sub(started))
 		} else {
 			t.fail(failure, message)
 		}

@@ -5,7 +5,8 @@ unix socket with HTTP/1.1 keep-alive and answers by CSR: a full certificate, a 4
 or a 200 that lacks the serial. The test proves the load generator counts only the first as
 successes, sorts the rest by status and code with the server's message, sends a fresh
 idempotency key every time over one connection per client, and that what it counts is what
-the server answered. Skipped when `go` is missing and no built binary is cached.
+the server answered (less the answers still in flight when the window closed). Skipped
+when `go` is missing and no built binary is cached.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class FakeTCPCA(_Tally, socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def __init__(self) -> None:
         _Tally.__init__(self)
-        socketserver.TCPServer.__init__(self, ("127.0.0.1", 0), _Handler)
+        socketserver.TCPServer.__init__(self, ("127.0.0.1", 0), _TCPHandler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,6 +97,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class _TCPHandler(_Handler):
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +147,7 @@ def test_loadgen_counts_only_complete_200_answers_and_matches_the_servers_tally(
         csr_file=csrs,
         clients=4,
         seconds=0.5,
-        warmup=0,  # every request is measured, so both tallies must agree exactly
+        warmup=0,  # so only the answers after the window (one per client at most) go uncounted
         on_measuring=lambda: events.append("measuring"),
         on_measured=lambda: events.append("measured"),
     )
@@ -150,12 +155,16 @@ def test_loadgen_counts_only_complete_200_answers_and_matches_the_servers_tally(
     assert events == ["measuring", "measured"]
     assert fake_ca.bad_requests == []
     assert set(fake_ca.answered) == {GOOD, REFUSED, INCOMPLETE}
-    assert result.requests == fake_ca.answered.total() == len(fake_ca.keys)
-    assert result.successes == fake_ca.answered[GOOD] > 0
-    assert {k: e.count for k, e in result.errors.items()} == {
-        "422 weak-key": fake_ca.answered[REFUSED],
-        "200 incomplete": fake_ca.answered[INCOMPLETE],
-    }
+    assert fake_ca.answered.total() == len(fake_ca.keys)
+    assert 0 <= fake_ca.answered.total() - result.requests <= 4
+    counted = {k: e.count for k, e in result.errors.items()}
+    assert set(counted) == {"422 weak-key", "200 incomplete"}
+    for seen, answered in [
+        (result.successes, fake_ca.answered[GOOD]),
+        (counted["422 weak-key"], fake_ca.answered[REFUSED]),
+        (counted["200 incomplete"], fake_ca.answered[INCOMPLETE]),
+    ]:
+        assert 0 < seen <= answered <= seen + 4
     assert result.errors["422 weak-key"].sample == "RSA-1024 is below RSA-2048"
     assert len(set(fake_ca.keys)) == len(fake_ca.keys), "an idempotency key was reused"
     assert fake_ca.connections == 4, "one keep-alive connection per client"
@@ -165,7 +174,9 @@ def test_loadgen_counts_only_complete_200_answers_and_matches_the_servers_tally(
     assert result.cpu_seconds > 0
 
 
-def test_loadgen_speaks_plain_http_to_a_base_url(binary: Path, short_dir: Path) -> None:
+def test_loadgen_speaks_plain_http_to_a_base_url_and_leaves_out_the_warm_up(
+    binary: Path, short_dir: Path
+) -> None:
     server = FakeTCPCA()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -175,14 +186,16 @@ def test_loadgen_speaks_plain_http_to_a_base_url(binary: Path, short_dir: Path) 
         host, port = server.server_address[:2]
         result = driver.run(
             binary, url=f"http://{host!s}:{port}/ca/", csr_file=csrs, clients=2, seconds=0.3,
-            warmup=0,
+            warmup=0.2,
         )  # fmt: skip
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
     assert server.bad_requests == []
-    assert result.successes == result.requests == server.answered[GOOD] > 0
+    assert 0 < result.successes == result.requests
+    # The warm-up's answers (0.2 s of them) are not counted.
+    assert server.answered[GOOD] > result.requests + 2
     assert server.connections == 2
 
 
