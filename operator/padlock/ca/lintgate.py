@@ -19,13 +19,9 @@ process that holds a PKCS#11 session is undefined behaviour in most modules.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import datetime
-import multiprocessing
-import os
-import threading
-import time
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from padlock.ca import lintpool
 from padlock.pki import lint as pki_lint
 from padlock.pki import profiles
 
@@ -162,29 +159,9 @@ def pkilint_findings(der: bytes, cabf_serverauth: bool) -> list[Finding]:
     ]
 
 
-def _warm_up() -> None:
-    """Build the PKIX validators (imports pkilint) before the first request."""
-    pki_lint.warm_up()
-
-
-def _worker_init(ca_pid: int) -> None:
-    """Pool initializer: warm up, and exit when the CA process is gone. After a kill -9 of the
-    CA nothing else would stop the workers (they are children of the forkserver)."""
-    _warm_up()
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(ca_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-
-    threading.Thread(target=watch, name="padlock-lint-watchdog", daemon=True).start()
-
-
 class LintGate:
-    """Lints certificates: own checks in the caller, pkilint in a process pool.
+    """Lints certificates: own checks in the caller, pkilint in `padlock.ca.lintpool`'s worker
+    processes (each warmed up at start, the CABF tree too when `cabf_serverauth` is set).
 
     `processes=0` runs pkilint in a thread instead (for tests that need no parallelism).
     `enabled=False` keeps only the structural checks (bench "lint off" and emergencies).
@@ -193,31 +170,32 @@ class LintGate:
     def __init__(self, *, enabled: bool, cabf_serverauth: bool, processes: int) -> None:
         self.enabled = enabled
         self.cabf_serverauth = cabf_serverauth
-        self._pool: concurrent.futures.Executor | None = None
+        self.pool: lintpool.LintPool[list[Finding]] | None = None
         if enabled and processes > 0:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=processes,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_worker_init,
-                initargs=(os.getpid(),),
+            self.pool = lintpool.LintPool(
+                pkilint_findings,
+                processes,
+                warm_up=functools.partial(pki_lint.warm_up, cabf_serverauth=cabf_serverauth),
             )
-            # Start the workers now, so the first request does not pay for pkilint's import.
-            for future in [self._pool.submit(_warm_up) for _ in range(processes)]:
-                future.result()
 
     async def pkilint(self, cert: x509.Certificate, profile: profiles.Profile) -> list[Finding]:
-        """pkilint findings for `cert`; [] when the gate is disabled."""
+        """pkilint findings for `cert`; [] when the gate is disabled. Raises (so the
+        certificate is not released) when it could not be linted: `lintpool.LintUnavailable`,
+        `lintpool.LintFailed`."""
         if not self.enabled:
             return []
         der = cert.public_bytes(serialization.Encoding.DER)
         cabf = self.cabf_serverauth and profile.name == profiles.TLS_SERVER.name
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, pkilint_findings, der, cabf)
+        if self.pool is None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, pkilint_findings, der, cabf)
+        return await self.pool.lint(der, cabf)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the pkilint workers; safe from any thread (the CA app closes it in one)."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
 
 def blocking(findings: Sequence[Finding]) -> list[Finding]:
