@@ -34,6 +34,10 @@ from padlock.ca import lintpool
 from padlock.pki import lint as pki_lint
 from padlock.pki import profiles
 
+SIGNATURE = "signature"
+"""The code of the structural finding "the signature does not verify with the issuing CA's
+key"; without it the certificate's signature was verified (the ledger relies on that)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
@@ -111,7 +115,7 @@ def structural_findings(
     try:
         cert.verify_directly_issued_by(issuer)
     except (InvalidSignature, ValueError, TypeError) as exc:
-        error("signature", f"signature does not verify with the issuing CA's key: {exc!r}")
+        error(SIGNATURE, f"signature does not verify with the issuing CA's key: {exc!r}")
     _check_extensions(cert, issuer, expected, error)
     return out
 

@@ -116,6 +116,18 @@ class Issued:
     """True when its "good" OCSP response was committed with it (no hook needs to sign one)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class _Signed:
+    """One signing attempt: the certificate, its structural lint findings and, unless those
+    refuse it, its pre-signed "good" OCSP response."""
+
+    certificate: x509.Certificate
+    findings: list[lintgate.Finding]
+    ocsp: records.OcspCacheEntry | None
+    signature_verified: bool
+    """The structural lint verified the signature with the issuing CA's public key."""
+
+
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -280,20 +292,20 @@ class Pipeline:
     ) -> Issued:
         for _attempt in range(MAX_SERIAL_ATTEMPTS):
             serial = self._new_serial()
-            cert = await self._run(
-                self.key.sign_with, functools.partial(self._sign, approved, serial)
-            )
+            signed = await self._run(self._sign_check_presign, approved, serial)
             metrics.CA_SIGNATURES.labels(request.profile).inc()
-            await self._gate(cert, approved, serial, request)
-            ocsp = await self._presign(serial)
+            await self._gate(signed, approved, serial, request)
             outcome = await self._commit(
                 ledger_mod.Issuance(
                     self.authority.ca_id,
-                    cert,
+                    signed.certificate,
                     cert_type=cert_type,
                     requester=request.requester,
                     idempotency_key=request.idempotency_key,
-                    ocsp=ocsp,
+                    ocsp=signed.ocsp,
+                    # The structural lint verified the signature with this CA's certificate
+                    # (it refuses otherwise): the ledger need not verify it a second time.
+                    signature_verified=signed.signature_verified,
                 )
             )
             if isinstance(outcome, ledger_errors.SerialCollision):
@@ -307,13 +319,13 @@ class Pipeline:
                 raise outcome
             self._remember(outcome)
             return Issued(
-                cert,
+                signed.certificate,
                 outcome.cert_pem,
                 serial,
                 request.profile,
                 request.requester,
                 False,
-                ocsp_presigned=ocsp is not None,
+                ocsp_presigned=signed.ocsp is not None,
             )
         raise errors.CAError(
             f"{MAX_SERIAL_ATTEMPTS} fresh serials in a row were already used; "
@@ -321,13 +333,41 @@ class Pipeline:
             code="serial-exhausted",
         )
 
-    async def _presign(self, serial: int) -> records.OcspCacheEntry | None:
-        """The serial's "good" OCSP response, signed before the commit; None (logged) if the
-        responder key fails: the certificate is still issued, the after-issue hook retries."""
+    def _sign_check_presign(self, approved: pki_policy.Approved, serial: int) -> _Signed:
+        """Blocking, in ONE worker thread (one thread-pool hop per attempt instead of three):
+        build and sign in the HSM, run the structural lint (which verifies the signature with
+        the issuing CA's key), then pre-sign the "good" OCSP response unless the structural
+        lint already refused the certificate."""
+        cert = self.key.sign_with(functools.partial(self._sign, approved, serial))
+        findings = lintgate.structural_findings(
+            cert,
+            self.authority.certificate,
+            lintgate.Expected(
+                profile=approved.profile,
+                public_key=approved.public_key,
+                subject=approved.subject,
+                sans=approved.sans,
+                serial=serial,
+                not_before=approved.not_before,
+                not_after=approved.not_after,
+            ),
+        )
+        ocsp = None if lintgate.blocking(findings) else self._presign(serial)
+        return _Signed(
+            cert,
+            findings,
+            ocsp,
+            signature_verified=not any(f.code == lintgate.SIGNATURE for f in findings),
+        )
+
+    def _presign(self, serial: int) -> records.OcspCacheEntry | None:
+        """The serial's "good" OCSP response, signed before the commit (blocking: HSM); None
+        (logged) if the responder key fails: the certificate is still issued, the
+        after-issue hook retries."""
         if self.presign is None:
             return None
         try:
-            return await self._run(self.presign, serial)
+            return self.presign(serial)
         except Exception:
             log.exception("pre-signing the OCSP response of %x failed", serial)
             return None
@@ -367,21 +407,15 @@ class Pipeline:
 
     async def _gate(
         self,
-        cert: x509.Certificate,
+        signed: _Signed,
         approved: pki_policy.Approved,
         serial: int,
         request: SignRequest,
     ) -> None:
-        expected = lintgate.Expected(
-            profile=approved.profile,
-            public_key=approved.public_key,
-            subject=approved.subject,
-            sans=approved.sans,
-            serial=serial,
-            not_before=approved.not_before,
-            not_after=approved.not_after,
-        )
-        findings = lintgate.structural_findings(cert, self.authority.certificate, expected)
+        """Refuse (audit, count, raise LintRefused) a certificate with a blocking finding of
+        the structural lint (already run with the signature) or of pkilint (run here)."""
+        cert = signed.certificate
+        findings = list(signed.findings)
         findings += await self.lint.pkilint(cert, approved.profile)
         refused = lintgate.blocking(findings)
         if not refused:

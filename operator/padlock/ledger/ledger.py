@@ -44,6 +44,10 @@ class Issuance:
     idempotency_key: str | None = None
     domain_validated_at: datetime.datetime | None = None
     ocsp: records.OcspCacheEntry | None = None
+    signature_verified: bool = False
+    """The caller already verified `certificate`'s signature with this CA's certificate (the
+    CA's lint gate does, `padlock.ca.lintgate`); the ledger then compares only the issuer
+    name instead of verifying the signature a second time (`issuance.check_issued_by`)."""
 
 
 IssuanceOutcome: typing.TypeAlias = (
@@ -252,7 +256,11 @@ class Ledger:
             # Checked before the write lock: the signature check is the slow part, and a CA
             # certificate never changes under its ca_id.
             try:
-                issuance.check_issued_by(self._ca(item.ca_id), item.certificate)
+                issuance.check_issued_by(
+                    self._ca(item.ca_id),
+                    item.certificate,
+                    signature_verified=item.signature_verified,
+                )
                 if item.ocsp is not None and (item.ocsp.ca_id, item.ocsp.serial) != (
                     item.ca_id,
                     item.certificate.serial_number,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from padlock import metrics
 from padlock.ca import client
@@ -34,6 +35,12 @@ def _wrong_eku(profile: profiles.Profile, **kwargs: Any) -> x509.Certificate:
     )
 
 
+def _faulty_hsm(profile: profiles.Profile, **kwargs: Any) -> x509.Certificate:
+    """A faulty HSM: the certificate is signed with some other key than the issuing CA's."""
+    kwargs["issuer_key"] = ec.generate_private_key(ec.SECP256R1())
+    return profiles.build_with_cryptography(profile, **kwargs)
+
+
 def _failures(linter: str) -> float:
     value = metrics.REGISTRY.get_sample_value(
         "padlock_ca_lint_failures_total", {"profile": "tls-server", "linter": linter}
@@ -46,6 +53,7 @@ def _failures(linter: str) -> float:
     [
         (_no_key_usage_bits, "pkilint-pkix", "pkix.no_ku_bits_set"),
         (_wrong_eku, "padlock", "extended_key_usage"),
+        (_faulty_hsm, "padlock", "signature"),
     ],
 )
 async def test_certificate_failing_lint_is_not_released_but_audited_and_counted(
@@ -67,6 +75,7 @@ async def test_certificate_failing_lint_is_not_released_but_audited_and_counted(
         == (signatures_before or 0) + 1
     )
     assert helpers.count(setup, "certificate") == 0
+    assert helpers.count(setup, "ocsp_response_cache") == 0
     kind, actor, details = helpers.last_audit_event(setup)
     assert (kind, actor) == ("certificate.lint_refused", "ns/lint")
     assert code in {f["code"] for f in details["findings"]}

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from cryptography import x509
 
 from padlock.ledger import IdempotencyKeyReused, Ledger, SerialCollision, records
 from padlock.ledger import issuance as issuance_queries
@@ -176,3 +177,36 @@ def test_one_query_finds_the_certificates_of_several_idempotency_keys(
     assert found == {"ns/look/0": outcomes[0], "ns/look/2": outcomes[2]}
     assert ledger.find_by_idempotency_keys(ca_id + 1, ["ns/look/0"]) == {}
     assert ledger.find_by_idempotency_keys(ca_id, []) == {}
+
+
+def test_signature_verified_spares_the_signature_check_but_not_the_issuer_name_check(
+    ledger: Ledger, ca_id: int, software_ca: certs.SoftwareCA
+) -> None:
+    """`Issuance.signature_verified` is the CA pipeline saying "the lint gate verified this
+    signature with this CA's certificate": the ledger then compares only the issuer name.
+    Without the flag a certificate signed by another key under the same name is refused."""
+    impostor = certs.SoftwareCA(software_ca.name.rfc4514_string().removeprefix("CN="))
+    assert impostor.name == software_ca.name
+    stranger = certs.SoftwareCA("another CA")
+
+    def item(cert: x509.Certificate, serial: int, *, verified: bool) -> ledger_mod.Issuance:
+        return ledger_mod.Issuance(
+            ca_id, cert, cert_type=TLS, requester=f"ns/{serial}", signature_verified=verified
+        )
+
+    outcomes = ledger.record_issuances(
+        [
+            item(impostor.issue(21), 21, verified=False),  # signature checked: refused
+            item(stranger.issue(22), 22, verified=True),  # issuer name still checked: refused
+            item(software_ca.issue(23), 23, verified=True),
+            item(impostor.issue(24), 24, verified=True),  # trusted the caller: no second check
+        ]
+    )
+
+    assert isinstance(outcomes[0], ValueError) and "was not issued by CA" in str(outcomes[0])
+    assert isinstance(outcomes[1], ValueError) and "issuer name is not the CA's subject" in str(
+        outcomes[1]
+    )
+    assert isinstance(outcomes[2], records.CertificateRecord)
+    assert isinstance(outcomes[3], records.CertificateRecord)
+    assert ledger.count("certificate") == 2
