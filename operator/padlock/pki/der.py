@@ -1,9 +1,11 @@
-"""A minimal, strict DER reader and writer (ITU-T X.690 §8, §10) for OCSP and CRLs.
+"""A minimal, strict DER reader and writer (ITU-T X.690 §8, §10) for OCSP, CRLs and leaves.
 
-Called by `padlock.pki.ocsp` (parse requests, encode responses) and `padlock.pki.crl` (encode
+Called by `padlock.pki.ocsp` (parse requests, encode responses), `padlock.pki.crl` (encode
 CRLs with a million entries in seconds: `cryptography`'s immutable CRL builder copies its
-entry list on every `add_revoked_certificate`, which is quadratic). Only what those two
-modules need: single-byte tags, definite lengths, no indefinite form (DER forbids it).
+entry list on every `add_revoked_certificate`, which is quadratic) and
+`padlock.pki.profiles` (the CA's leaf certificates from precomputed parts: a third of the
+builder's cost was `cryptography`'s Python-side builder objects). Only what those modules
+need: single-byte tags, definite lengths, no indefinite form (DER forbids it).
 
 Reading raises `DerError` (a ValueError) with the offset of the first bad byte; callers turn it
 into an OCSP `malformedRequest`.
@@ -12,13 +14,12 @@ into an OCSP `malformedRequest`.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterator
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-
-from padlock.pki import profiles
 
 # Universal and context tags used by OCSP (RFC 6960 §4) and CRLs (RFC 5280 §5.1).
 BOOLEAN = 0x01
@@ -207,6 +208,7 @@ def boolean(value: bool) -> bytes:
     return tlv(BOOLEAN, b"\xff" if value else b"\x00")
 
 
+@functools.lru_cache(maxsize=256)
 def encode_oid(dotted: str) -> bytes:
     arcs = [int(a) for a in dotted.split(".")]
     if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
@@ -252,9 +254,29 @@ _RSA = {"sha256": "1.2.840.113549.1.1.11", "sha384": "1.2.840.113549.1.1.12"}
 _ED25519 = "1.3.101.112"
 
 
+def signature_hash(
+    key: CertificateIssuerPrivateKeyTypes,
+) -> hashes.SHA256 | hashes.SHA384 | None:
+    """The signature hash for an issuer key: SHA-256 for RSA and P-256, SHA-384 for P-384,
+    None for Ed25519 (RFC 8410 §6: the hash is intrinsic to EdDSA). `profiles.signature_hash`
+    is this function (defined here so that profiles may use this module)."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return None
+    if isinstance(key, rsa.RSAPrivateKey):
+        return hashes.SHA256()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        # RFC 5480 §4: match the hash strength to the curve.
+        if key.curve.name == "secp384r1":
+            return hashes.SHA384()
+        if key.curve.name == "secp256r1":
+            return hashes.SHA256()
+        raise ValueError(f"issuer curve {key.curve.name} is not supported (use P-256 or P-384)")
+    raise ValueError(f"issuer key type {type(key).__name__} is not supported")
+
+
 def signature_algorithm(key: CertificateIssuerPrivateKeyTypes) -> bytes:
-    """The DER AlgorithmIdentifier `sign()` uses for `key` (hash as `profiles.signature_hash`)."""
-    digest = profiles.signature_hash(key)
+    """The DER AlgorithmIdentifier `sign()` uses for `key` (hash as `signature_hash`)."""
+    digest = signature_hash(key)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return sequence(encode_oid(_ED25519))
     assert digest is not None
@@ -270,7 +292,7 @@ def sign(key: CertificateIssuerPrivateKeyTypes, tbs: bytes) -> bytes:
 
     `key` may be an HSM key (`padlock.keys.pkcs11`): its `sign()` calls the token.
     """
-    digest = profiles.signature_hash(key)
+    digest = signature_hash(key)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(tbs)
     assert isinstance(digest, hashes.HashAlgorithm)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
+import hashlib
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
@@ -26,7 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from padlock.pki import serials
+from padlock.pki import der, serials
+
+signature_hash = der.signature_hash
+"""The signature hash for an issuer key (see `padlock.pki.der.signature_hash`)."""
 
 _DAY = datetime.timedelta(days=1)
 
@@ -173,28 +177,13 @@ class Endpoints:
                 raise ValueError(f"AIA/CDP URL must be an http:// URI, got {url!r}")
 
 
-def signature_hash(
-    key: CertificateIssuerPrivateKeyTypes,
-) -> hashes.SHA256 | hashes.SHA384 | None:
-    """The signature hash for an issuer key: SHA-256 for RSA and P-256, SHA-384 for P-384,
-    None for Ed25519 (RFC 8410 §6: the hash is intrinsic to EdDSA)."""
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return None
-    if isinstance(key, rsa.RSAPrivateKey):
-        return hashes.SHA256()
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        # RFC 5480 §4: match the hash strength to the curve.
-        if key.curve.name == "secp384r1":
-            return hashes.SHA384()
-        if key.curve.name == "secp256r1":
-            return hashes.SHA256()
-        raise ValueError(f"issuer curve {key.curve.name} is not supported (use P-256 or P-384)")
-    raise ValueError(f"issuer key type {type(key).__name__} is not supported")
-
-
 def _key_usage(profile: Profile, public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
+    return _key_usage_bits(profile, isinstance(public_key, rsa.RSAPublicKey))
+
+
+def _key_usage_bits(profile: Profile, rsa_subject: bool) -> x509.KeyUsage:
     bits = set(profile.key_usages)
-    if profile.rsa_key_encipherment and isinstance(public_key, rsa.RSAPublicKey):
+    if profile.rsa_key_encipherment and rsa_subject:
         bits.add("key_encipherment")
     return x509.KeyUsage(
         digital_signature="digital_signature" in bits,
@@ -213,12 +202,21 @@ def _public_der(key: CertificatePublicKeyTypes) -> bytes:
     return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
+@functools.lru_cache(maxsize=64)
+def _issuer_spki(issuer: x509.Certificate) -> bytes:
+    return _public_der(issuer.public_key())
+
+
 def _authority_key_identifier(
     issuer: x509.Certificate | None, subject_ski: x509.SubjectKeyIdentifier
 ) -> x509.AuthorityKeyIdentifier:
     # RFC 5280 §4.2.1.1: keyIdentifier of the AKI is the issuer's SKI.
     if issuer is None:
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(subject_ski)
+    return _issuer_aki(issuer)
+
+
+def _issuer_aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
     try:
         issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:
@@ -253,9 +251,7 @@ def _check_inputs(
         )
     if issuer is None and _public_der(public_key) != _public_der(issuer_key.public_key()):
         raise ValueError("self-signed certificate: public_key is not the issuer key's public key")
-    if issuer is not None and _public_der(issuer.public_key()) != _public_der(
-        issuer_key.public_key()
-    ):
+    if issuer is not None and _issuer_spki(issuer) != _public_der(issuer_key.public_key()):
         raise ValueError("issuer_key does not match the issuer certificate's public key")
     if profile.is_ca and len(subject) == 0:
         # RFC 5280 §4.1.2.6: a CA's subject MUST be a non-empty distinguished name.
@@ -292,11 +288,76 @@ def build_certificate(
     `issuer` is None for a self-signed root (then `issuer_key` must pair with `public_key`).
     Inputs are assumed to have passed `padlock.pki.policy`; ValueError here means a
     programming error that would otherwise yield a malformed certificate.
+
+    An issued certificate is DER-encoded here from parts computed once per issuer, profile
+    and endpoints (`_issued_parts`: issuer name, basicConstraints, keyUsage, AKI, EKU,
+    ocsp-nocheck, AIA, CDP) plus the per-certificate ones (serial, validity, subject, key,
+    SKI, SAN), in exactly the order and encoding `build_with_cryptography` writes (tested
+    byte for byte): the CA builds one per request and `cryptography`'s builder objects cost
+    more than the encoding. A self-signed root goes through `build_with_cryptography`.
     """
     serials.check_serial(serial)
     _check_inputs(
         profile, subject, public_key, sans, issuer, issuer_key, not_before, not_after, endpoints
     )
+    if issuer is None:
+        return build_with_cryptography(
+            profile,
+            subject=subject,
+            public_key=public_key,
+            sans=sans,
+            issuer=issuer,
+            issuer_key=issuer_key,
+            serial=serial,
+            not_before=not_before,
+            not_after=not_after,
+            endpoints=endpoints,
+        )
+    parts = _issued_parts(issuer, profile, isinstance(public_key, rsa.RSAPublicKey), endpoints)
+    spki = _public_der(public_key)
+    tbs = der.sequence(
+        _V3,
+        der.integer(serial),
+        der.signature_algorithm(issuer_key),
+        parts.issuer_name,
+        der.sequence(der.time(not_before), der.time(not_after)),
+        subject.public_bytes(),
+        spki,
+        der.explicit(
+            3,
+            der.sequence(
+                parts.before_ski,
+                # RFC 5280 §4.2.1.2: SKI in every CA cert, SHOULD in end-entity certs.
+                _subject_key_identifier(spki),
+                parts.after_ski,
+                # RFC 5280 §4.2.1.6: with an empty subject the SAN extension MUST be critical.
+                _extension(x509.SubjectAlternativeName(list(sans)), len(subject) == 0)
+                if sans
+                else b"",
+                parts.after_san,
+            ),
+        ),
+    )
+    signed = der.signed(tbs, issuer_key)
+    return x509.load_der_x509_certificate(signed)
+
+
+def build_with_cryptography(
+    profile: Profile,
+    *,
+    subject: x509.Name,
+    public_key: CertificatePublicKeyTypes,
+    sans: Sequence[x509.GeneralName],
+    issuer: x509.Certificate | None,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
+    serial: int,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    endpoints: Endpoints = Endpoints(),
+) -> x509.Certificate:
+    """The same certificate as `build_certificate`, through `cryptography`'s
+    `CertificateBuilder`: used for self-signed roots, and by the tests as the reference the
+    precomputed encoding must match byte for byte. Inputs are not checked here."""
     ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
     builder = (
         x509.CertificateBuilder()
@@ -329,7 +390,18 @@ def build_certificate(
         )
     if profile.ocsp_nocheck:
         builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
-    access = [
+    access = _access_descriptions(endpoints)
+    if access:
+        # RFC 5280 §4.2.2.1: MUST be non-critical.
+        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+    if endpoints.crl_urls:
+        # RFC 5280 §4.2.1.13: SHOULD be non-critical.
+        builder = builder.add_extension(_distribution_points(endpoints), critical=False)
+    return builder.sign(issuer_key, signature_hash(issuer_key))
+
+
+def _access_descriptions(endpoints: Endpoints) -> list[x509.AccessDescription]:
+    return [
         x509.AccessDescription(
             AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url)
         )
@@ -340,11 +412,12 @@ def build_certificate(
         )
         for url in endpoints.ca_issuers_urls
     ]
-    if access:
-        # RFC 5280 §4.2.2.1: MUST be non-critical.
-        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-    if endpoints.crl_urls:
-        points = [
+
+
+def _distribution_points(endpoints: Endpoints) -> x509.CRLDistributionPoints:
+    # One DistributionPoint: the URLs are mirrors of the certificate's one CRL shard.
+    return x509.CRLDistributionPoints(
+        [
             x509.DistributionPoint(
                 full_name=[x509.UniformResourceIdentifier(url) for url in endpoints.crl_urls],
                 relative_name=None,
@@ -352,6 +425,81 @@ def build_certificate(
                 crl_issuer=None,
             )
         ]
+    )
+
+
+# -- issued certificates from precomputed parts (RFC 5280 §4.1) -----------------------------
+
+_V3 = der.explicit(0, der.integer(2))
+"""version [0] EXPLICIT Version DEFAULT v1, here v3 (RFC 5280 §4.1.2.1)."""
+
+
+def _extension(value: x509.ExtensionType, critical: bool) -> bytes:
+    """Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue } (RFC
+    5280 §4.1); DER leaves out a FALSE critical (X.690 §11.5)."""
+    return der.sequence(
+        der.encode_oid(value.oid.dotted_string),
+        der.boolean(True) if critical else b"",
+        der.octet_string(value.public_bytes()),
+    )
+
+
+_SKI_OID = der.encode_oid(x509.OID_SUBJECT_KEY_IDENTIFIER.dotted_string)
+
+
+def _subject_key_identifier(spki: bytes) -> bytes:
+    """The SKI extension, RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT
+    STRING's value (no tag, length or unused-bits octet), as
+    `x509.SubjectKeyIdentifier.from_public_key` computes it, from the SPKI DER at hand."""
+    _algorithm, bits = der.read_whole(spki, der.SEQUENCE, "SubjectPublicKeyInfo").children()
+    key_id = hashlib.sha1(bits.expect(der.BIT_STRING, "subjectPublicKey").value[1:])  # noqa: S324
+    return der.sequence(_SKI_OID, der.octet_string(der.octet_string(key_id.digest())))
+
+
+@dataclasses.dataclass(frozen=True)
+class _IssuedParts:
+    """The DER pieces of an issued certificate that only depend on the issuer, the profile,
+    the subject key's type and the AIA/CDP endpoints."""
+
+    issuer_name: bytes
+    before_ski: bytes
+    """basicConstraints, keyUsage."""
+    after_ski: bytes
+    """authorityKeyIdentifier, extKeyUsage."""
+    after_san: bytes
+    """ocsp-nocheck, authorityInfoAccess, cRLDistributionPoints."""
+
+
+@functools.lru_cache(maxsize=256)
+def _issued_parts(
+    issuer: x509.Certificate, profile: Profile, rsa_subject: bool, endpoints: Endpoints
+) -> _IssuedParts:
+    """Computed once per issuer, profile, key type and endpoints (a CA has 16 CRL shards,
+    so a handful of entries; the cache holds certificates, never keys)."""
+    key_usage = _key_usage_bits(profile, rsa_subject)
+    aki = _issuer_aki(issuer)  # RFC 5280 §4.2.1.1: keyIdentifier = the issuer's SKI
+    after_san = b""
+    if profile.ocsp_nocheck:
+        after_san += _extension(x509.OCSPNoCheck(), False)
+    access = _access_descriptions(endpoints)
+    if access:
+        # RFC 5280 §4.2.2.1: MUST be non-critical.
+        after_san += _extension(x509.AuthorityInformationAccess(access), False)
+    if endpoints.crl_urls:
         # RFC 5280 §4.2.1.13: SHOULD be non-critical.
-        builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
-    return builder.sign(issuer_key, signature_hash(issuer_key))
+        after_san += _extension(_distribution_points(endpoints), False)
+    return _IssuedParts(
+        issuer_name=issuer.subject.public_bytes(),
+        # RFC 5280 §4.2.1.9 / §4.2.1.3: both critical, as build_with_cryptography marks them.
+        before_ski=_extension(
+            x509.BasicConstraints(ca=profile.is_ca, path_length=profile.path_length), True
+        )
+        + _extension(key_usage, True),
+        after_ski=_extension(aki, False)
+        + (
+            _extension(x509.ExtendedKeyUsage(list(profile.extended_key_usages)), False)
+            if profile.extended_key_usages
+            else b""
+        ),
+        after_san=after_san,
+    )
