@@ -57,6 +57,18 @@ def exposition() -> bytes:
     return generate_latest(merged)
 
 
+def combined_value(name: str) -> float | None:
+    """The value of the unlabelled metric `name` over every process sharing
+    `multiprocess_dir()` (a gauge by its `multiprocess_mode`); None in single-process mode
+    or when no process has it yet. Reads every process's file: for probes, not hot paths."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return None
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+    return merged.get_sample_value(name)
+
+
 def mark_process_dead(pid: int, directory: str) -> None:
     """Forget the live-mode gauge values of a worker that exited (the supervisor calls it);
     its counters stay in the totals, as counters must never go backwards."""
@@ -101,8 +113,9 @@ CA_ISSUANCE_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
+CA_HSM_UP_NAME = "padlock_ca_hsm_up"
 CA_HSM_UP = Gauge(
-    "padlock_ca_hsm_up",
+    CA_HSM_UP_NAME,
     "1 while the CA holds a working session to the token with the issuing key, else 0.",
     registry=REGISTRY,
     # Several workers: 1 only while every live worker has its session.

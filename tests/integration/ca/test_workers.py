@@ -15,17 +15,24 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from cryptography import x509
+from prometheus_client import mmap_dict
 
+from padlock import metrics
 from padlock.ca import authority
 from padlock.ledger import ledger as ledger_mod
 from padlock.services.ca_http.app import WORKER_HEADER
 from tests.integration.ca import helpers, procs
 
 pytestmark = [pytest.mark.softhsm, pytest.mark.slow]
+
+
+Answer = tuple[int, str, dict[str, Any]]
+"""HTTP status, the X-Padlock-Worker header, the JSON body."""
 
 
 def _free_port() -> int:
@@ -82,7 +89,7 @@ def _descendants(pid: int) -> list[int]:
     return children + [d for c in children for d in _descendants(c)]
 
 
-async def _post(socket_path: Path, path: str, body: dict[str, object]) -> tuple[int, str, dict]:
+async def _post(socket_path: Path, path: str, body: dict[str, object]) -> Answer:
     """POST on a fresh connection (so the kernel may hand it to either worker)."""
     async with (
         aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path))) as session,
@@ -91,7 +98,15 @@ async def _post(socket_path: Path, path: str, body: dict[str, object]) -> tuple[
         return resp.status, resp.headers[WORKER_HEADER], await resp.json()
 
 
-async def _sign(socket_path: Path, key: str, requester: str = "burst") -> tuple[int, str, dict]:
+async def _get(socket_path: Path, path: str) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path))) as session,
+        session.get(f"http://ca{path}") as resp,
+    ):
+        return resp.status, resp.headers[WORKER_HEADER]
+
+
+async def _sign(socket_path: Path, key: str, requester: str = "burst") -> Answer:
     csr = helpers.make_csr((f"{key.replace('/', '-')}.workers.test",))
     return await _post(socket_path, "/v1/sign", helpers.sign_body(csr, key, requester=requester))
 
@@ -169,6 +184,37 @@ async def test_metrics_are_totals_over_both_workers_on_socket_and_scrape_port(
         assert _metric(text, "padlock_ca_hsm_up") == 1.0
 
 
+def _worker_without_hsm(worker_pid: int) -> Path:
+    """Write a made-up process's `padlock_ca_hsm_up 0` into the workers' metrics directory."""
+    environ = Path(f"/proc/{worker_pid}/environ").read_bytes().split(b"\0")
+    prefix = f"{metrics.MULTIPROCESS_ENV}=".encode()
+    directory = Path(next(e for e in environ if e.startswith(prefix))[len(prefix) :].decode())
+    fake = directory / "gauge_livemin_999999999.db"
+    down = mmap_dict.MmapedDict(str(fake))  # type: ignore[no-untyped-call]
+    name = metrics.CA_HSM_UP_NAME
+    key = mmap_dict.mmap_key(name, name, [], [], "made up")
+    down.write_value(key, 0.0, 0.0)  # type: ignore[no-untyped-call]
+    down.close()  # type: ignore[no-untyped-call]
+    return fake
+
+
+async def test_healthz_is_503_from_every_worker_while_any_worker_lacks_its_hsm_session(
+    two_workers: procs.IsolatedCA,
+) -> None:
+    """A third worker's `padlock_ca_hsm_up` of 0, written the way prometheus-client writes it
+    (a per-process file in the shared directory), turns every worker's /healthz to 503."""
+    pids = await _worker_pids(two_workers.socket)
+    fake = _worker_without_hsm(pids[0])
+    try:
+        answers = await asyncio.gather(*(_get(two_workers.socket, "/healthz") for _ in range(30)))
+        assert {status for status, _w in answers} == {503}
+        assert {worker.split("/")[0] for _s, worker in answers} == {"0", "1"}
+    finally:
+        fake.unlink()
+    answers = await asyncio.gather(*(_get(two_workers.socket, "/healthz") for _ in range(10)))
+    assert {status for status, _w in answers} == {200}
+
+
 async def test_one_certificate_per_idempotency_key_when_workers_race_on_sqlite(
     two_workers: procs.IsolatedCA,
 ) -> None:
@@ -241,7 +287,7 @@ async def test_the_rate_limit_is_a_total_over_workers(tmp_path: Path) -> None:
     server = procs.CAProcess(ca)
     try:
         await server.wait_healthy()
-        answers: list[tuple[int, str, dict]] = []
+        answers: list[Answer] = []
         for wave in range(10):  # until both workers have answered (the kernel picks one)
             answers += await asyncio.gather(
                 *(_sign(ca.socket, f"rl/{wave}/{n}", requester="flood") for n in range(12))

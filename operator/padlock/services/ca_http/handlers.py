@@ -181,10 +181,14 @@ async def ca_info(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """`GET /healthz`: 200 while the issuing key is usable, 503 while the HSM is away."""
+    """`GET /healthz`: 200 while the issuing key is usable, 503 while the HSM is away. With
+    several CA workers, 200 only while every live worker has its HSM session (the combined
+    `padlock_ca_hsm_up`), whichever worker the probe reached."""
     key = request.app[state.CA].key
     if not key.healthy:
         raise errors.HsmUnavailable(f"the HSM is unavailable: {key.last_error}")
+    if metrics.combined_value(metrics.CA_HSM_UP_NAME) == 0.0:
+        raise errors.HsmUnavailable("the HSM is unavailable in another CA worker process")
     return web.json_response({"status": "ok"})
 
 
