@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import ExtensionOID
 
 from padlock.ca import lintpool
 from padlock.pki import lint as pki_lint
@@ -78,11 +79,11 @@ def _spki(key: CertificatePublicKeyTypes) -> bytes:
     )
 
 
-def _ext(cert: x509.Certificate, cls: type[Any]) -> x509.Extension[Any] | None:
-    try:
-        return cert.extensions.get_extension_for_class(cls)
-    except x509.ExtensionNotFound:
-        return None
+def _extensions(cert: x509.Certificate) -> dict[x509.ObjectIdentifier, x509.Extension[Any]]:
+    """The certificate's extensions by OID, read once (`get_extension_for_class` walks the
+    list on every call). RFC 5280 §4.2: an extension appears at most once; `cryptography`
+    refuses to parse a certificate that repeats one."""
+    return {extension.oid: extension for extension in cert.extensions}
 
 
 def structural_findings(
@@ -116,38 +117,51 @@ def structural_findings(
         cert.verify_directly_issued_by(issuer)
     except (InvalidSignature, ValueError, TypeError) as exc:
         error(SIGNATURE, f"signature does not verify with the issuing CA's key: {exc!r}")
-    _check_extensions(cert, issuer, expected, error)
+    _check_extensions(cert, _extensions(cert), issuer, expected, error)
     return out
 
 
 def _check_extensions(
-    cert: x509.Certificate, issuer: x509.Certificate, expected: Expected, error: Any
+    cert: x509.Certificate,
+    extensions: dict[x509.ObjectIdentifier, x509.Extension[Any]],
+    issuer: x509.Certificate,
+    expected: Expected,
+    error: Any,
 ) -> None:
     profile = expected.profile
-    bc = _ext(cert, x509.BasicConstraints)
+    bc = extensions.get(ExtensionOID.BASIC_CONSTRAINTS)
     if bc is None or bc.value.ca != profile.is_ca:
         error("basic_constraints", f"basicConstraints cA must be {profile.is_ca} (§4.2.1.9)")
-    ku = _ext(cert, x509.KeyUsage)
+    ku = extensions.get(ExtensionOID.KEY_USAGE)
     if ku is None:
         error("key_usage", "keyUsage is missing (RFC 5280 §4.2.1.3)")
     elif not profile.is_ca and (ku.value.key_cert_sign or ku.value.crl_sign):
         error("key_usage", "end-entity certificate asserts keyCertSign/cRLSign (§4.2.1.3)")
-    eku = _ext(cert, x509.ExtendedKeyUsage)
+    eku = extensions.get(ExtensionOID.EXTENDED_KEY_USAGE)
     got_eku = tuple(eku.value) if eku is not None else ()
     if set(got_eku) != set(profile.extended_key_usages):
         error("extended_key_usage", "extendedKeyUsage differs from the profile (§4.2.1.12)")
-    san = _ext(cert, x509.SubjectAlternativeName)
+    san = extensions.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     got_sans = list(san.value) if san is not None else []
     if sorted(map(repr, got_sans)) != sorted(map(repr, expected.sans)):
         error("subject_alt_name", "subjectAltName differs from the requested names (§4.2.1.6)")
     if san is not None and len(cert.subject) == 0 and not san.critical:
         error("subject_alt_name", "SAN must be critical when the subject is empty (§4.2.1.6)")
-    aki = _ext(cert, x509.AuthorityKeyIdentifier)
-    issuer_ski = _ext(issuer, x509.SubjectKeyIdentifier)
+    aki = extensions.get(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+    issuer_ski = _issuer_ski(issuer)
     if aki is None:
         error("authority_key_identifier", "AKI is missing (RFC 5280 §4.2.1.1)")
-    elif issuer_ski is not None and aki.value.key_identifier != issuer_ski.value.digest:
+    elif issuer_ski is not None and aki.value.key_identifier != issuer_ski:
         error("authority_key_identifier", "AKI does not match the issuer's SKI (§4.2.1.1)")
+
+
+@functools.lru_cache(maxsize=16)
+def _issuer_ski(issuer: x509.Certificate) -> bytes | None:
+    """The issuing CA's subjectKeyIdentifier (RFC 5280 §4.2.1.2), read once per CA."""
+    try:
+        return issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return None
 
 
 # --- pkilint, in worker processes ----------------------------------------------------------

@@ -253,38 +253,47 @@ _ECDSA = {"sha256": "1.2.840.10045.4.3.2", "sha384": "1.2.840.10045.4.3.3"}
 _RSA = {"sha256": "1.2.840.113549.1.1.11", "sha384": "1.2.840.113549.1.1.12"}
 _ED25519 = "1.3.101.112"
 
+_Digest = hashes.SHA256 | hashes.SHA384
 
-def signature_hash(
-    key: CertificateIssuerPrivateKeyTypes,
-) -> hashes.SHA256 | hashes.SHA384 | None:
+
+def _scheme(key: CertificateIssuerPrivateKeyTypes) -> tuple[str, _Digest | None]:
+    """("ec" | "rsa" | "ed25519", hash) for an issuer key, reading `key.curve` once (an HSM
+    key computes it on every access). RFC 5480 §4: the hash strength matches the curve."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519", None  # RFC 8410 §6: the hash is intrinsic to EdDSA
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "rsa", hashes.SHA256()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        curve = key.curve.name
+        if curve == "secp384r1":
+            return "ec", hashes.SHA384()
+        if curve == "secp256r1":
+            return "ec", hashes.SHA256()
+        raise ValueError(f"issuer curve {curve} is not supported (use P-256 or P-384)")
+    raise ValueError(f"issuer key type {type(key).__name__} is not supported")
+
+
+def signature_hash(key: CertificateIssuerPrivateKeyTypes) -> _Digest | None:
     """The signature hash for an issuer key: SHA-256 for RSA and P-256, SHA-384 for P-384,
     None for Ed25519 (RFC 8410 §6: the hash is intrinsic to EdDSA). `profiles.signature_hash`
     is this function (defined here so that profiles may use this module)."""
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return None
-    if isinstance(key, rsa.RSAPrivateKey):
-        return hashes.SHA256()
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        # RFC 5480 §4: match the hash strength to the curve.
-        if key.curve.name == "secp384r1":
-            return hashes.SHA384()
-        if key.curve.name == "secp256r1":
-            return hashes.SHA256()
-        raise ValueError(f"issuer curve {key.curve.name} is not supported (use P-256 or P-384)")
-    raise ValueError(f"issuer key type {type(key).__name__} is not supported")
+    return _scheme(key)[1]
+
+
+@functools.lru_cache(maxsize=16)
+def _algorithm_identifier(kind: str, digest: str | None) -> bytes:
+    if kind == "ed25519":
+        return sequence(encode_oid(_ED25519))
+    assert digest is not None
+    if kind == "ec":
+        return sequence(encode_oid(_ECDSA[digest]))
+    return sequence(encode_oid(_RSA[digest]), tlv(NULL, b""))
 
 
 def signature_algorithm(key: CertificateIssuerPrivateKeyTypes) -> bytes:
     """The DER AlgorithmIdentifier `sign()` uses for `key` (hash as `signature_hash`)."""
-    digest = signature_hash(key)
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return sequence(encode_oid(_ED25519))
-    assert digest is not None
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return sequence(encode_oid(_ECDSA[digest.name]))
-    if isinstance(key, rsa.RSAPrivateKey):
-        return sequence(encode_oid(_RSA[digest.name]), tlv(NULL, b""))
-    raise ValueError(f"key type {type(key).__name__} cannot sign OCSP responses or CRLs")
+    kind, digest = _scheme(key)
+    return _algorithm_identifier(kind, None if digest is None else digest.name)
 
 
 def sign(key: CertificateIssuerPrivateKeyTypes, tbs: bytes) -> bytes:
@@ -292,18 +301,25 @@ def sign(key: CertificateIssuerPrivateKeyTypes, tbs: bytes) -> bytes:
 
     `key` may be an HSM key (`padlock.keys.pkcs11`): its `sign()` calls the token.
     """
-    digest = signature_hash(key)
+    return identified_signature(key, tbs)[1]
+
+
+def identified_signature(key: CertificateIssuerPrivateKeyTypes, tbs: bytes) -> tuple[bytes, bytes]:
+    """(`signature_algorithm(key)`, `sign(key, tbs)`), looking the key's scheme up once."""
+    kind, digest = _scheme(key)
+    algorithm = _algorithm_identifier(kind, None if digest is None else digest.name)
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        return key.sign(tbs)
-    assert isinstance(digest, hashes.HashAlgorithm)
+        return algorithm, key.sign(tbs)
+    assert digest is not None
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(tbs, ec.ECDSA(digest))
+        return algorithm, key.sign(tbs, ec.ECDSA(digest))
     if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(tbs, padding.PKCS1v15(), digest)
+        return algorithm, key.sign(tbs, padding.PKCS1v15(), digest)
     raise ValueError(f"key type {type(key).__name__} cannot sign OCSP responses or CRLs")
 
 
 def signed(tbs: bytes, key: CertificateIssuerPrivateKeyTypes) -> bytes:
     """SEQUENCE { tbs, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §5.1.1,
     RFC 6960 §4.2.1 BasicOCSPResponse without the certs)."""
-    return sequence(tbs, signature_algorithm(key), bit_string(sign(key, tbs)))
+    algorithm, signature = identified_signature(key, tbs)
+    return sequence(tbs, algorithm, bit_string(signature))

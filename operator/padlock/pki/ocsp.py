@@ -85,12 +85,20 @@ class CertId:
 
     def encode(self) -> bytes:
         return der.sequence(
-            # RFC 5019 §2.1.1 / common practice: parameters NULL, as openssl writes them.
-            der.sequence(der.encode_oid(_HASH_OIDS[self.hash_algorithm]), der.tlv(der.NULL, b"")),
-            der.octet_string(self.issuer_name_hash),
-            der.octet_string(self.issuer_key_hash),
+            _cert_id_prefix(self.hash_algorithm, self.issuer_name_hash, self.issuer_key_hash),
             der.integer(self.serial),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _cert_id_prefix(hash_algorithm: str, name_hash: bytes, key_hash: bytes) -> bytes:
+    """The CertID fields before serialNumber, the same for every certificate of an issuer."""
+    return (
+        # RFC 5019 §2.1.1 / common practice: parameters NULL, as openssl writes them.
+        der.sequence(der.encode_oid(_HASH_OIDS[hash_algorithm]), der.tlv(der.NULL, b""))
+        + der.octet_string(name_hash)
+        + der.octet_string(key_hash)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,6 +310,7 @@ class Signer:
         self.certificate = certificate
         self.key = key
         self.key_hash, self.certificate_der = _responder_id(certificate)
+        self.responder_id, self.certs = _responder_fields(certificate)
 
 
 @functools.lru_cache(maxsize=16)
@@ -310,6 +319,16 @@ def _responder_id(certificate: x509.Certificate) -> tuple[bytes, bytes]:
     every response it pre-signs. RFC 6960 §4.2.1 KeyHash: SHA-1 of its subjectPublicKey bits."""
     key_hash = hashlib.sha1(subject_public_key_bits(certificate)).digest()  # noqa: S324
     return key_hash, certificate.public_bytes(Encoding.DER)
+
+
+@functools.lru_cache(maxsize=16)
+def _responder_fields(certificate: x509.Certificate) -> tuple[bytes, bytes]:
+    """The encoded ResponderID byKey [2] and `certs` [0] fields of every response it signs."""
+    key_hash, certificate_der = _responder_id(certificate)
+    return (
+        der.explicit(2, der.octet_string(key_hash)),
+        der.explicit(0, der.sequence(certificate_der)),
+    )
 
 
 def build_response(
@@ -327,7 +346,7 @@ def build_response(
     if not responses:
         raise ValueError("an OCSP response needs at least one SingleResponse")
     parts = [
-        der.explicit(2, der.octet_string(signer.key_hash)),  # ResponderID byKey [2]
+        signer.responder_id,  # ResponderID byKey [2]
         der.generalized_time(produced_at),
         der.sequence(*(r.encode() for r in responses)),
     ]
@@ -335,12 +354,8 @@ def build_response(
         extension = der.sequence(der.encode_oid(OID_NONCE), der.octet_string(nonce))
         parts.append(der.explicit(1, der.sequence(extension)))
     tbs = der.sequence(*parts)
-    basic = der.sequence(
-        tbs,
-        der.signature_algorithm(signer.key),
-        der.bit_string(der.sign(signer.key, tbs)),
-        der.explicit(0, der.sequence(signer.certificate_der)),
-    )
+    algorithm, signature = der.identified_signature(signer.key, tbs)
+    basic = der.sequence(tbs, algorithm, der.bit_string(signature), signer.certs)
     response_bytes = der.sequence(der.encode_oid(OID_BASIC), der.octet_string(basic))
     return der.sequence(der.enumerated(ResponseStatus.SUCCESSFUL), der.explicit(0, response_bytes))
 
