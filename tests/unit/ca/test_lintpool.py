@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from padlock.ca import lintgate, lintpool
+from padlock.pki import lint as pki_lint
 from padlock.pki import profiles, serials
 from tests.unit.ca import lintpool_jobs as jobs
 
@@ -85,8 +87,13 @@ async def test_pool_findings_equal_in_thread_findings_for_good_and_defective_cer
         cases.append((good, profiles.TLS_CLIENT))  # CABF off for this one (not tls-server)
         expected = [await in_thread.pkilint(c, p) for c, p in cases]
         got = await asyncio.gather(*(pooled.pkilint(c, p) for c, p in cases))
+        assert in_thread.pool is None
         assert pooled.pool is not None
         batches = pooled.pool.batch_sizes
+        # Each worker warmed up the CABF tree too, since the gate applies it.
+        warm_up = pooled.pool.warm_up
+        assert isinstance(warm_up, functools.partial)
+        assert (warm_up.func, warm_up.keywords) == (pki_lint.warm_up, {"cabf_serverauth": True})
     finally:
         pooled.close()
         in_thread.close()
@@ -157,6 +164,19 @@ async def test_worker_killed_mid_batch_fails_its_certificates_and_is_replaced() 
     assert (der, pid != first, pool.replaced) == (b"after", True, 1)
 
 
+async def test_a_worker_killed_while_idle_is_replaced_and_nobody_gets_an_error() -> None:
+    pool = lintpool.LintPool(jobs.echo, 1, warm_up=jobs.nothing)
+    try:
+        await pool.lint(b"bind", False)  # the pool now watches the worker's socket
+        (first,) = pool.pids()
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: pool.replaced == 1 and len(pool.pids()) == 1, "a replacement")
+        _der, _flag, pid = await pool.lint(b"after", False)
+    finally:
+        pool.close()
+    assert pid not in (first, None)
+
+
 async def test_an_exception_in_the_job_fails_that_certificate_alone() -> None:
     pool = lintpool.LintPool(jobs.echo, 1, warm_up=jobs.nothing)
     try:
@@ -214,23 +234,22 @@ if __name__ == "__main__":
 def test_workers_exit_when_the_ca_process_is_killed() -> None:
     """kill -9 of the process that owns the pool: its workers see end-of-file and exit."""
     repo = Path(__file__).resolve().parents[3]
-    owner = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _OWNER],
         cwd=repo,
         env={**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'operator'}"},
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert owner.stdout is not None
-        pids = json.loads(owner.stdout.readline())
-        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
-        owner.kill()
-        owner.wait()
-        deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in pids):  # an OS process exiting: nothing to await
-            assert time.monotonic() < deadline, f"workers left running: {pids}"
-            time.sleep(0.05)
-    finally:
-        owner.kill()
-        owner.wait()
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            pids = json.loads(owner.stdout.readline())
+            assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+            owner.kill()
+            owner.wait()
+            deadline = time.monotonic() + 10
+            while any(_alive(pid) for pid in pids):  # an OS process exiting: nothing to await
+                assert time.monotonic() < deadline, f"workers left running: {pids}"
+                time.sleep(0.05)
+        finally:
+            owner.kill()
