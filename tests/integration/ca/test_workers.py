@@ -322,7 +322,11 @@ async def test_a_killed_worker_is_replaced_and_sigterm_then_stops_everything(
             assert time.monotonic() < deadline, ca.log.read_text()[-2000:]
             await asyncio.sleep(0.2)
         assert now[1] != before[1]
-        assert "CA worker 1" in ca.log.read_text()
+        log = ca.log.read_text()
+        assert "CA worker 1" in log
+        # The publication timer (CRLs of every shard at start-up) runs in worker 0 only.
+        assert "worker-0 padlock.ca.crl_publisher: published CRL shard" in log
+        assert "worker-1 padlock.ca.crl_publisher" not in log
         assert (await _sign(ca.socket, "after-restart"))[0] == 200
         tree = _descendants(server.proc.pid)
         assert len(tree) >= 2
