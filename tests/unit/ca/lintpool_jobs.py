@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 WARMED: list[int] = []
 """Filled by `warm_up` in a worker process (empty in the test process)."""
@@ -37,3 +38,9 @@ def echo(der: bytes, flag: bool) -> tuple[bytes, bool, int]:
 def warmed(der: bytes, flag: bool) -> list[int]:
     """The pids `warm_up` recorded in this worker before the job ran."""
     return list(WARMED)
+
+
+def hang(der: bytes, flag: bool) -> list[Any]:
+    """A lint job that never answers in time (tests kill the worker holding it)."""
+    time.sleep(60)
+    return []
