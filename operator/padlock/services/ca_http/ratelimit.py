@@ -88,7 +88,7 @@ _SLOT = struct.Struct("<Qdd")  # requester hash (0 = empty), tokens, updated
 
 
 def _requester_hash(requester: str) -> int:
-    # A keyed-free, process-independent hash (Python's hash() differs per process); never 0.
+    # The same in every process (Python's hash() of a str differs per process); never 0.
     digest = hashlib.blake2b(requester.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") or 1
 

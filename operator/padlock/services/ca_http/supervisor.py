@@ -65,6 +65,8 @@ def run(config: ca_config.CAConfig) -> int:
 
 
 class Supervisor:
+    """Binds, starts, replaces and stops the workers of one `padlock ca serve` (see above)."""
+
     def __init__(self, config: ca_config.CAConfig) -> None:
         self.config = config
         self.workers: dict[int, _Worker] = {}
