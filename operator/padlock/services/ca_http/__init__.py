@@ -9,6 +9,8 @@ padlock.services.ca_http --config FILE`, and by the tests, which build the very 
 - `routes`: the URL table. `handlers`: request → pipeline → response, thin.
 - `errors`: CA errors → HTTP statuses, in one table. `ratelimit`: per-requester buckets.
 - `server`: listening (unix socket; loopback TCP with mTLS) and SIGTERM handling.
+- `workers` > 1: `supervisor` binds the sockets (`listeners`) once and runs that many
+  `worker` processes serving them; `crl_lock` orders their CRL publications.
 """
 
 from padlock.services.ca_http.app import AppOptions, init_app
