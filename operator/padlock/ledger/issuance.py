@@ -8,6 +8,7 @@ never disagree with what was signed.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import typing
@@ -181,7 +182,7 @@ def check_issued_by(
         if not signature_verified:
             certificate.verify_directly_issued_by(ca.certificate)
             return
-        if certificate.issuer == ca.certificate.subject:
+        if certificate.issuer.public_bytes() == _subject_der(ca.certificate):
             return
         error = "the certificate's issuer name is not the CA's subject"
     except (ValueError, TypeError, exceptions.InvalidSignature) as exc:
@@ -191,6 +192,13 @@ def check_issued_by(
         f"{certificate.issuer.rfc4514_string()!r}) was not issued by CA {ca.ca_id} "
         f"({ca.subject_dn!r}): {error}"
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _subject_der(ca_certificate: x509.Certificate) -> bytes:
+    """The CA's subject as DER, to compare issuer names as bytes (RFC 5280 §7.1 name
+    matching is exact for the names padlock itself encodes)."""
+    return ca_certificate.subject.public_bytes()
 
 
 # -- group commit (Ledger.record_issuances) -------------------------------------------------
@@ -273,15 +281,31 @@ _SERIALS_TAKEN = sa.select(_cert.c.serial_number).where(
     _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
     _cert.c.serial_number.in_(sa.bindparam("serials", expanding=True)),
 )
-_INSERT_RETURNING_ID = _cert.insert().returning(_cert.c.cert_id, sort_by_parameter_order=True)
+_INSERT = _cert.insert()
+_IDS_BY_SERIAL = sa.select(_cert.c.cert_id, _cert.c.serial_number).where(
+    _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
+    _cert.c.serial_number.in_(sa.bindparam("serials", expanding=True)),
+)
 
 
 def insert_certificates(
     connection: Connection, rows: typing.Sequence[dict[str, object]]
 ) -> list[int]:
-    """Insert several certificate rows with one statement; their cert_ids, in order. The
-    caller holds the write lock and checked serials and keys with `taken()`."""
+    """Insert several certificate rows; their cert_ids, in order. The caller holds the write
+    lock and checked serials and keys with `taken()`.
+
+    One executemany without RETURNING, then one indexed read of the new ids by (CA, serial),
+    the UNIQUE key: an INSERT ... RETURNING with `sort_by_parameter_order` ran one statement
+    per row on SQLite (SQLAlchemy cannot otherwise pair returned ids with rows there)."""
     if not rows:
         return []
-    result = connection.execute(_INSERT_RETURNING_ID, list(rows))
-    return [int(cert_id) for cert_id in result.scalars()]
+    connection.execute(_INSERT, list(rows))
+    serials_by_ca: dict[object, list[object]] = {}
+    for row in rows:
+        serials_by_ca.setdefault(row["issuing_ca_id"], []).append(row["serial_number"])
+    ids: dict[tuple[object, bytes], int] = {}
+    for ca_id, serials in serials_by_ca.items():
+        found = connection.execute(_IDS_BY_SERIAL, {"ca_id": ca_id, "serials": serials})
+        for cert_id, serial in found:
+            ids[(ca_id, bytes(serial))] = int(cert_id)
+    return [ids[(row["issuing_ca_id"], typing.cast(bytes, row["serial_number"]))] for row in rows]
