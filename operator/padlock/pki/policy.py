@@ -135,7 +135,7 @@ def check_request(request: IssuanceRequest, policy: IssuancePolicy) -> Approved:
             f"(allowed: {', '.join(sorted(policy.allowed_profiles))})",
         )
     profile = profiles.get_profile(request.profile)
-    key_algorithm = csr_checks.check_csr(request.csr)
+    public_key, key_algorithm = csr_checks.checked_key(request.csr)
     if key_algorithm not in policy.allowed_key_algorithms:
         raise PolicyError(
             Code.KEY_NOT_ALLOWED,
@@ -156,7 +156,7 @@ def check_request(request: IssuanceRequest, policy: IssuancePolicy) -> Approved:
     return Approved(
         profile=profile,
         subject=subject,
-        public_key=request.csr.public_key(),
+        public_key=public_key,
         key_algorithm=key_algorithm,
         names=valid,
         not_before=request.not_before,

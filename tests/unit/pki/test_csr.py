@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from padlock.pki import csr
 from padlock.pki.algorithms import KeyAlgorithm
@@ -47,6 +47,42 @@ def test_forged_signature_is_refused() -> None:
         "CSR signature does not verify with the CSR's own public key "
         "(proof of possession failed, RFC 2986 §3)",
     )
+
+
+_RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _signed(kind: str) -> x509.CertificateSigningRequest:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    builder = builder.add_extension(
+        x509.SubjectAlternativeName([x509.DNSName("a.padlock.test")]), critical=False
+    )
+    if kind == "rsa-pss":
+        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+        return builder.sign(_RSA, hashes.SHA256(), rsa_padding=pss)
+    keys = {
+        "p256": ec.generate_private_key(ec.SECP256R1()),
+        "p384": ec.generate_private_key(ec.SECP384R1()),
+        "rsa-pkcs1": _RSA,
+        "ed25519": ed25519.Ed25519PrivateKey.generate(),
+    }
+    return make_csr([x509.DNSName("a.padlock.test")], key=keys[kind])
+
+
+@pytest.mark.parametrize("kind", ["p256", "p384", "rsa-pkcs1", "rsa-pss", "ed25519"])
+def test_proof_of_possession_agrees_with_cryptography_for_every_key_type(kind: str) -> None:
+    """The signature check reuses the loaded key; its verdict must be `is_signature_valid`'s
+    for a good CSR and for one with a flipped signature bit."""
+    good = _signed(kind)
+    der = bytearray(good.public_bytes(serialization.Encoding.DER))
+    der[-5] ^= 0x01  # inside the signature BIT STRING, which ends the DER
+    forged = csr.load_csr(bytes(der))
+    assert good.is_signature_valid and not forged.is_signature_valid
+    key, _algorithm = csr.checked_key(good)
+    assert key == good.public_key()
+    with pytest.raises(PolicyError) as exc:
+        csr.checked_key(forged)
+    assert exc.value.code is Code.CSR_SIGNATURE_INVALID
 
 
 def test_sha1_signed_csr_is_refused(tmp_path: pathlib.Path) -> None:
