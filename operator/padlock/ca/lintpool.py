@@ -215,6 +215,7 @@ class LintPool(Generic[ResultT]):
         self.warm_up = warm_up
         self.processes = processes
         self.max_batch = max_batch
+        self.start_timeout = start_timeout
         self.batch_sizes: collections.Counter[int] = collections.Counter()
         """How many batches of each size were sent (proof and metric of the batching)."""
         self.replaced = 0
@@ -343,7 +344,18 @@ class LintPool(Generic[ResultT]):
             return
         self.replaced += 1
         self._workers.append(worker)
+        loop.call_later(self.start_timeout, self._check_warm, worker)
         await self._attach(worker)
+
+    def _check_warm(self, worker: _Worker[ResultT]) -> None:
+        """A replacement still not warm after `start_timeout` is killed (and replaced)."""
+        if not worker.ready and worker in self._workers and not self._closed:
+            log.warning(
+                "pkilint worker pid %s did not warm up within %.0f s; killing it",
+                worker.pid,
+                self.start_timeout,
+            )
+            worker.process.kill()
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         """The running loop, bound to the pool on first use (the sockets join it)."""

@@ -44,3 +44,8 @@ def hang(der: bytes, flag: bool) -> list[Any]:
     """A lint job that never answers in time (tests kill the worker holding it)."""
     time.sleep(60)
     return []
+
+
+def hang_warm_up() -> None:
+    """A warm-up that does not finish in time."""
+    time.sleep(60)

@@ -177,6 +177,22 @@ async def test_a_worker_killed_while_idle_is_replaced_and_nobody_gets_an_error()
     assert pid not in (first, None)
 
 
+async def test_replacement_stuck_in_warm_up_is_killed_and_the_waiting_cert_fails() -> None:
+    pool = lintpool.LintPool(jobs.echo, 1, warm_up=jobs.nothing, start_timeout=0.5)
+    try:
+        await pool.lint(b"bind", False)
+        pool.warm_up = jobs.hang_warm_up  # what the next worker will run
+        os.kill(pool.pids()[0], signal.SIGKILL)
+        await _until(lambda: pool.replaced == 1, "a replacement")
+        with pytest.raises(lintpool.LintUnavailable, match="failed to warm up"):
+            await asyncio.wait_for(pool.lint(b"waiting", False), 30)
+        pool.warm_up = jobs.nothing
+        der, _flag, _pid = await asyncio.wait_for(pool.lint(b"later", False), 30)
+    finally:
+        pool.close()
+    assert (der, pool.replaced) == (b"later", 2)
+
+
 async def test_an_exception_in_the_job_fails_that_certificate_alone() -> None:
     pool = lintpool.LintPool(jobs.echo, 1, warm_up=jobs.nothing)
     try:
