@@ -25,6 +25,7 @@ from prometheus_client import mmap_dict
 from padlock import metrics
 from padlock.ca import authority
 from padlock.ledger import ledger as ledger_mod
+from padlock.services.ca_http import supervisor
 from padlock.services.ca_http.app import WORKER_HEADER
 from tests.integration.ca import helpers, procs
 
@@ -338,17 +339,33 @@ async def test_a_killed_worker_is_replaced_and_sigterm_then_stops_everything(
     assert "exited with status -9" in ca.log.read_text()
 
 
-async def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+def _stale_runtime(tmpdir: Path) -> Path:
+    """A runtime directory as a SIGKILLed supervisor leaves it: its lock file unlocked."""
+    stale = tmpdir / f"{supervisor.RUNTIME_PREFIX}killed"
+    (stale / "metrics").mkdir(parents=True)
+    (stale / supervisor.LOCK_FILE).touch()
+    return stale
+
+
+async def test_workers_stop_when_the_supervisor_is_killed_and_nothing_is_left_in_tmp(
+    tmp_path: Path,
+) -> None:
     ca = _make(tmp_path)
+    tmpdir = tmp_path / "tmp"  # the CA's TMPDIR, where the supervisor keeps its runtime
+    stale = _stale_runtime(tmpdir)
+    ca.env["TMPDIR"] = str(tmpdir)
     server = procs.CAProcess(ca)
     try:
         await server.wait_healthy()
+        assert not stale.exists(), "the runtime of a killed supervisor was not removed"
+        (runtime,) = tmpdir.glob(f"{supervisor.RUNTIME_PREFIX}*")
         tree = _descendants(server.proc.pid)
         server.kill9()
         deadline = time.monotonic() + 30
         while [pid for pid in tree if _alive(pid)]:
             assert time.monotonic() < deadline, f"left running: {[p for p in tree if _alive(p)]}"
             await asyncio.sleep(0.2)
+        assert not runtime.exists(), "worker 0 left the killed supervisor's runtime behind"
     finally:
         server.terminate()
 

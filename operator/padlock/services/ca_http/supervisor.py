@@ -13,7 +13,8 @@ ledger or the HSM, and stays small:
   status is 0 once all have exited (stragglers are killed after `STOP_SECONDS`);
 - a worker that dies unexpectedly is replaced under the same index (so worker 0 keeps the
   publication timer), after a back-off that grows while replacements keep failing;
-- a private runtime directory (0700, removed at exit) holds the config the workers load, the
+- a private runtime directory (0700, removed at exit; after a SIGKILL by worker 0 or by the
+  next supervisor) holds the config the workers load, the
   prometheus-client files of every worker (`PROMETHEUS_MULTIPROC_DIR`, see
   `padlock.metrics`), the shared rate-limit table and the CRL publication lock;
 - the workers end with the supervisor: each holds a control socket whose other end only the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import logging
 import os
 import shutil
@@ -47,6 +49,10 @@ BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 """Wait before the 1st, 2nd, ... replacement in a row of a worker that keeps dying."""
 STABLE_SECONDS = 60.0
 """A worker that served this long before dying is replaced after the shortest wait."""
+RUNTIME_PREFIX = "padlock-ca-"
+LOCK_FILE = "supervisor.lock"
+"""Held (flock) by the supervisor for its whole life: a runtime directory whose lock is free
+belongs to a supervisor that was killed, and the next one removes it."""
 
 
 @dataclasses.dataclass
@@ -64,6 +70,24 @@ def run(config: ca_config.CAConfig) -> int:
     return asyncio.run(Supervisor(config).run())
 
 
+def _remove_stale_runtimes(base: Path) -> None:
+    """Remove runtime directories of killed supervisors (in a pod, /tmp outlives a container
+    that was OOM-killed; its metrics files would pile up). Live ones hold their lock."""
+    for directory in base.glob(f"{RUNTIME_PREFIX}*"):
+        try:
+            fd = os.open(directory / LOCK_FILE, os.O_RDWR)
+        except OSError:
+            continue  # not ours, or being created right now
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a running supervisor
+        finally:
+            os.close(fd)
+        log.info("removing %s, left by a CA supervisor that was killed", directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class Supervisor:
     """Binds, starts, replaces and stops the workers of one `padlock ca serve` (see above)."""
 
@@ -74,6 +98,7 @@ class Supervisor:
         self._runtime: Path | None = None
         self._bound: listeners.Listeners | None = None
         self._failures: dict[int, int] = {}
+        self._lock_fd: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -94,6 +119,8 @@ class Supervisor:
                 self._bound.close(unlink=True)
             if self._runtime is not None:
                 shutil.rmtree(self._runtime, ignore_errors=True)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
 
@@ -126,7 +153,12 @@ class Supervisor:
         return 0
 
     def _make_runtime(self) -> Path:
-        runtime = Path(tempfile.mkdtemp(prefix="padlock-ca-"))
+        _remove_stale_runtimes(Path(tempfile.gettempdir()))
+        runtime = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
+        # Lock under another name, then rename: nobody can find the lock file unlocked.
+        self._lock_fd = os.open(runtime / f".{LOCK_FILE}", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        (runtime / f".{LOCK_FILE}").rename(runtime / LOCK_FILE)
         (runtime / "metrics").mkdir()
         config = self.config
         if config.ledger.url_file is not None:

@@ -9,8 +9,9 @@ with `server.serve(bound=...)`.
 
 The control socket (`--control-fd`) is how the two sides talk: the worker writes `ready` once
 it accepts connections; the supervisor never writes, so end-of-file means the supervisor is
-gone, and the worker then shuts down gracefully. PR_SET_PDEATHSIG (Linux) sends SIGTERM too,
-should the event loop be busy. Exit status: 0 after SIGTERM, 2 when it cannot start.
+gone, and the worker then shuts down gracefully (worker 0 also removes the supervisor's runtime
+directory). PR_SET_PDEATHSIG (Linux) sends SIGTERM too, should the event loop be busy. Exit
+status: 0 after SIGTERM, 2 when it cannot start.
 
 pkilint's pool processes re-import this module's package (so, the CA and `padlock.metrics`);
 with `PROMETHEUS_MULTIPROC_DIR` set they would each add a `padlock_ca_hsm_up` of 0 to the
@@ -26,6 +27,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -131,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         _start_forkserver()
     role = WorkerRole(index=args.index, count=args.count, runtime_dir=args.runtime_dir)
     bound = listeners.Listeners.from_fds(dict(args.listen))
-    return asyncio.run(serve_worker(config, role, bound, args.control_fd))
+    status = asyncio.run(serve_worker(config, role, bound, args.control_fd))
+    if role.index == 0 and os.getppid() != args.parent_pid:
+        # The supervisor was killed and could not remove its runtime directory (metrics
+        # files, rate-limit table): worker 0 does, so restarts do not pile them up in /tmp.
+        shutil.rmtree(role.runtime_dir, ignore_errors=True)
+    return status
 
 
 if __name__ == "__main__":
