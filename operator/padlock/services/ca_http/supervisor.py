@@ -102,10 +102,14 @@ class Supervisor:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """What SIGTERM does: stop every worker gracefully, then `run` returns 0."""
+        self._stop.set()
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._stop.set)
+            loop.add_signal_handler(signum, self.stop)
         try:
             try:
                 self._bound = listeners.bind(self.config.listen)
