@@ -7,7 +7,7 @@ queues its `ledger.Issuance` and waits; one committer task takes whatever is que
 lock, one commit, one fsync), while the next requests queue behind it. Under no load a batch
 is a single certificate, so nobody waits for a timer; under load the batch grows by itself.
 The pipeline's first step, "was this idempotency key used already?", is batched the same way
-(`key_lookup`).
+(`key_lookup`), and so is its HSM step (`Pipeline.signing`, per-item outcomes).
 
 Guarantees the pipeline relies on:
 - A waiter is answered only after `record_issuances` returned, i.e. after the transaction

@@ -22,9 +22,13 @@ this module only orders the steps, keeps blocking work off the event loop and gu
   status can only be "good"; if that fails, the certificate is committed without one and the
   `after_issue` hooks run as before. Hook failures are logged, never un-issue a certificate.
 
-Signing and ledger calls run in a thread pool (`signing_threads`), pkilint in a process pool.
-Recently seen idempotency keys are answered from memory (`RECENT_KEYS`); the ledger stays the
-source of truth for every key not there.
+Blocking work runs in a thread pool (`signing_threads`), pkilint in a process pool. The HSM
+step is batched like the commit (`signing`, a `group_commit.Batcher`): requests queued
+together are signed, structurally linted (which verifies the signature with the CA's key) and
+OCSP-pre-signed in ONE thread-pool call, each with its own outcome; the token signs one
+request at a time anyway (one session, one lock), and a hop costs 50-150 µs of CPU (see
+docs/design/20261127.ca-cpu.md). Recently seen idempotency keys are answered from memory
+(`RECENT_KEYS`); the ledger stays the source of truth for every key not there.
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ AfterIssue = Callable[["Issued"], Awaitable[None]]
 #: Pre-signs the "good" OCSP response of a serial before its commit (blocking: HSM); None
 #: when the CA has no responder key.
 PreSign = Callable[[int], records.OcspCacheEntry | None]
+
+#: Most requests signed in one thread-pool call (bounds the wait of the last of a batch).
+MAX_SIGN_BATCH = 16
 
 #: Idempotency keys whose certificate is kept in memory (a record is immutable once committed).
 RECENT_KEYS = 4096
@@ -177,6 +184,10 @@ class Pipeline:
         self.presign = presign
         self.committer = group_commit.committer(ledger, executor, max_batch=max_batch)
         self.lookups = group_commit.key_lookup(ledger, authority.ca_id, executor)
+        self.signing: group_commit.Batcher[tuple[pki_policy.Approved, int], _Signed | Exception]
+        self.signing = group_commit.Batcher(
+            self._sign_batch, executor, max_batch=MAX_SIGN_BATCH, name="padlock-sign"
+        )
         self._build = build
         self._now = now
         self._new_serial = new_serial
@@ -187,6 +198,7 @@ class Pipeline:
     async def close(self) -> None:
         """Finish the commit in flight (at shutdown, before the thread pool closes)."""
         await self.lookups.close()
+        await self.signing.close()
         await self.committer.close()
 
     def _remember(self, record: records.CertificateRecord) -> None:
@@ -292,7 +304,9 @@ class Pipeline:
     ) -> Issued:
         for _attempt in range(MAX_SERIAL_ATTEMPTS):
             serial = self._new_serial()
-            signed = await self._run(self._sign_check_presign, approved, serial)
+            signed = await self.signing.submit((approved, serial))
+            if isinstance(signed, BaseException):
+                raise signed
             metrics.CA_SIGNATURES.labels(request.profile).inc()
             await self._gate(signed, approved, serial, request)
             outcome = await self._commit(
@@ -332,6 +346,21 @@ class Pipeline:
             "the random number generator is broken",
             code="serial-exhausted",
         )
+
+    def _sign_batch(
+        self, items: list[tuple[pki_policy.Approved, int]]
+    ) -> list[_Signed | Exception]:
+        """Blocking, in one worker thread: `_sign_check_presign` for every request queued
+        together. The token signs one request at a time anyway (one session, one lock), so a
+        batch costs no parallelism and saves a thread-pool hop (~50-150 µs of CPU) and a
+        future per certificate. Each request gets its own result or error."""
+        out: list[_Signed | Exception] = []
+        for approved, serial in items:
+            try:
+                out.append(self._sign_check_presign(approved, serial))
+            except Exception as exc:  # delivered to that request alone
+                out.append(exc)
+        return out
 
     def _sign_check_presign(self, approved: pki_policy.Approved, serial: int) -> _Signed:
         """Blocking, in ONE worker thread (one thread-pool hop per attempt instead of three):
