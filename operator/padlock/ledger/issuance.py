@@ -282,6 +282,7 @@ _SERIALS_TAKEN = sa.select(_cert.c.serial_number).where(
     _cert.c.serial_number.in_(sa.bindparam("serials", expanding=True)),
 )
 _INSERT = _cert.insert()
+_INSERT_ONE = _cert.insert().returning(_cert.c.cert_id)
 _IDS_BY_SERIAL = sa.select(_cert.c.cert_id, _cert.c.serial_number).where(
     _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
     _cert.c.serial_number.in_(sa.bindparam("serials", expanding=True)),
@@ -294,11 +295,14 @@ def insert_certificates(
     """Insert several certificate rows; their cert_ids, in order. The caller holds the write
     lock and checked serials and keys with `taken()`.
 
-    One executemany without RETURNING, then one indexed read of the new ids by (CA, serial),
-    the UNIQUE key: an INSERT ... RETURNING with `sort_by_parameter_order` ran one statement
-    per row on SQLite (SQLAlchemy cannot otherwise pair returned ids with rows there)."""
+    One row: INSERT ... RETURNING. Several: one executemany without RETURNING, then one
+    indexed read of the new ids by (CA, serial), the UNIQUE key: an INSERT ... RETURNING
+    with `sort_by_parameter_order` ran one statement per row on SQLite (SQLAlchemy cannot
+    otherwise pair returned ids with rows there)."""
     if not rows:
         return []
+    if len(rows) == 1:  # one statement: nothing to pair up
+        return [int(connection.execute(_INSERT_ONE, rows[0]).scalar_one())]
     connection.execute(_INSERT, list(rows))
     serials_by_ca: dict[object, list[object]] = {}
     for row in rows:
