@@ -174,7 +174,10 @@ def _length(n: int) -> bytes:
 
 
 def tlv(tag: int, value: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(value)) + value
+    n = len(value)
+    if n < 0x80:  # short form (X.690 §8.1.3.4): most elements of a leaf or an OCSP response
+        return bytes((tag, n)) + value
+    return bytes((tag,)) + _length(n) + value
 
 
 def sequence(*parts: bytes) -> bytes:
