@@ -135,9 +135,10 @@ class CAConfig:
         up (so every worker keeps at least one when the total is positive)."""
         return -(-self.lint.processes // self.workers)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The YAML form: paths as strings, tuples as lists, None fields omitted."""
-        plain: dict[str, Any] = _plain(dataclasses.asdict(self))
+    def to_dict(self, *, omit_none: bool = True) -> dict[str, Any]:
+        """The YAML form: paths as strings, tuples as lists, None fields omitted (or kept as
+        null with `omit_none=False`: an exact copy, e.g. `listen.socket: null` for TCP only)."""
+        plain: dict[str, Any] = _plain(dataclasses.asdict(self), omit_none)
         return plain
 
 
@@ -298,11 +299,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, omit_none: bool = True) -> Any:
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
+        return {k: _plain(v, omit_none) for k, v in value.items() if v is not None or not omit_none}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, omit_none) for v in value]
     if isinstance(value, Path):
         return str(value)
     return value

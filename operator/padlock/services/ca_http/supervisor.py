@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from padlock import metrics
 from padlock.ca import config as ca_config
 from padlock.services.ca_http import listeners, server, worker
@@ -86,6 +88,18 @@ def _remove_stale_runtimes(base: Path) -> None:
             os.close(fd)
         log.info("removing %s, left by a CA supervisor that was killed", directory)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def write_worker_config(config: ca_config.CAConfig, path: Path) -> None:
+    """The config every worker loads: an exact copy (None fields written as null), except
+    that with `ledger.url_file` the URL, which may hold a password, is left in that file."""
+    if config.ledger.url_file is not None:
+        config = dataclasses.replace(
+            config, ledger=ca_config.LedgerSettings(url_file=config.ledger.url_file)
+        )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        yaml.safe_dump(config.to_dict(omit_none=False), out, sort_keys=False)
 
 
 class Supervisor:
@@ -164,13 +178,7 @@ class Supervisor:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         (runtime / f".{LOCK_FILE}").rename(runtime / LOCK_FILE)
         (runtime / "metrics").mkdir()
-        config = self.config
-        if config.ledger.url_file is not None:
-            # The workers read the URL (and its password) from the mounted file themselves.
-            config = dataclasses.replace(
-                config, ledger=ca_config.LedgerSettings(url_file=config.ledger.url_file)
-            )
-        ca_config.dump(config, runtime / "ca.yaml")
+        write_worker_config(self.config, runtime / "ca.yaml")
         return runtime
 
     def _metrics_dir(self) -> str:
