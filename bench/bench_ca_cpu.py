@@ -7,11 +7,17 @@ intermediate with its delegated OCSP responder key, SQLite ledger), opens the re
 `padlock.services.ca_http` application's resources (thread pool, ledger, HSM key, pipeline,
 OCSP pre-signing) without serving HTTP, and calls `Pipeline.issue()` directly from 1 and 32
 concurrent tasks, lint off (structural checks only). The figure that matters is CPU ms per
-certificate of this process (`time.process_time`, all threads): the machine's 2 cores are
-shared, so certificates per second depend on what else runs.
+certificate of this process (`time.process_time`, all threads), split by thread (the event
+loop, the `padlock-ca` pool, system time of all) from /proc/self/task: the machine's 2 cores
+are shared, so certificates per second depend on what else runs. (`--profile` sees the event
+loop thread only, as cProfile does.)
 
 A second table times the pipeline's steps one at a time on one certificate (median of many
-rounds, CPU ms), to show where the per-certificate cost goes.
+rounds, CPU ms), to show where the per-certificate cost goes, including the floor no Python
+change removes: one SoftHSM signature and one ECDSA verification.
+
+Settings (environment): BENCH_CERTS (1500) certificates per row, BENCH_CLIENTS ("1,32"),
+BENCH_STEPS (1; 0 skips the step table).
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from padlock.services import ca_http
 from padlock.services.ca_http import state
 
 COUNT = int(os.environ.get("BENCH_CERTS", "1500"))
-CONCURRENCY = (1, 32)
+CONCURRENCY = tuple(int(n) for n in os.environ.get("BENCH_CLIENTS", "1,32").split(","))
 MODULE = os.environ.get("PADLOCK_TEST_PKCS11_MODULE", ca_config.DEFAULT_SOFTHSM_MODULE)
 PASSPHRASE = secrets.token_hex(16).encode()
 
@@ -148,10 +154,14 @@ async def drive(pipe: pipeline.Pipeline, csrs: list[str], clients: int, tag: str
             )
 
     threads = thread_cpu()
+    times = os.times()
     cpu, started = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     after = thread_cpu()
+    after_times = os.times()
+    threads["system (all threads)"] = times.system - after_times.system
+    after["system (all threads)"] = 0.0
     by_thread = {k: v - threads.get(k, 0.0) for k, v in after.items()}
     return Cell(clients, len(csrs), elapsed, cpu, by_thread)
 
@@ -171,6 +181,7 @@ def steps(pipe: pipeline.Pipeline, csr_pem: str) -> list[tuple[str, float]]:
     """CPU ms of the pipeline's blocking steps, each alone, for one certificate."""
     from padlock.ca import lintgate
     from padlock.pki import csr as pki_csr
+    from padlock.pki import der
 
     request = pipeline.SignRequest(csr_pem, "tls-server", 86400, "steps", "bench")
     csr = pki_csr.load_csr(csr_pem.encode())
@@ -201,6 +212,17 @@ def steps(pipe: pipeline.Pipeline, csr_pem: str) -> list[tuple[str, float]]:
     if pipe.presign is not None:
         presign = pipe.presign
         out.append(("OCSP pre-sign (HSM)", cpu_ms(lambda: presign(serial))))
+    tbs = cert.tbs_certificate_bytes
+    out += [
+        (
+            "floor: one SoftHSM P-256 signature (PKCS#11)",
+            cpu_ms(lambda: pipe.key.sign_with(lambda k: der.sign(k, tbs))),
+        ),
+        (
+            "floor: one ECDSA P-256 verification",
+            cpu_ms(lambda: cert.verify_directly_issued_by(pipe.authority.certificate)),
+        ),
+    ]
     return out
 
 
@@ -222,8 +244,8 @@ async def run(
             cells.append(await drive(pipe, csrs, clients, f"c{clients}"))
             if profiler is not None:
                 profiler.disable()
-                profiler.dump_stats(profile)
-        return cells, steps(pipe, csrs[0])
+                profiler.dump_stats(str(profile))
+        return cells, steps(pipe, csrs[0]) if os.environ.get("BENCH_STEPS", "1") == "1" else []
     finally:
         await runner.cleanup()
 
