@@ -55,7 +55,7 @@ async def test_lint_worker_killed_mid_certificate_fails_the_request_and_releases
         with pytest.raises(client.CAUnavailable) as lost:
             await request
         assert held == 1
-        assert "500 lint-unavailable" in str(lost.value)
+        assert "503 lint-unavailable" in str(lost.value)
         assert f"pkilint worker pid {holder} exited while linting" in str(lost.value)
         assert helpers.count(setup, "certificate") == 1
         # The pool recovers: the same request (same idempotency key) now succeeds.

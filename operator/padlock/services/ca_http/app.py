@@ -40,7 +40,7 @@ from aiohttp import web
 from padlock import metrics
 from padlock.ca import authority as authority_mod
 from padlock.ca import config as ca_config
-from padlock.ca import errors, hsm, lintgate, pipeline, publication, revocation
+from padlock.ca import errors, hsm, lintgate, lintpool, pipeline, publication, revocation
 from padlock.keys import base as keys_base
 from padlock.ledger import ledger as ledger_mod
 from padlock.pki import profiles, serials
@@ -306,7 +306,9 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
     except errors.CAError as exc:
         metrics.CA_REQUESTS.labels(endpoint, exc.code).inc()
-        if isinstance(exc, errors.HsmUnavailable | errors.LedgerUnavailable):
+        if isinstance(
+            exc, errors.HsmUnavailable | errors.LedgerUnavailable | lintpool.LintUnavailable
+        ):
             log.warning("%s %s: %s", request.method, request.path, exc)
         return http_errors.error_response(exc)
     except web.HTTPException:

@@ -12,8 +12,9 @@ JSON contract (`padlock.ca.client` sorts them into retryable and permanent):
 - 422 `lint-failed`: the request passed policy but the signed certificate failed the lint
   gate and was not released (a CA profile bug: retrying does not help). `findings` lists why.
 - 429 `rate-limited`: the requester's token bucket is empty; `Retry-After` says when to retry.
-- 503 `hsm-unavailable` / `ledger-unavailable`: HSM session lost (reconnecting) or ledger
-  unreachable; nothing was released; retry.
+- 503 `hsm-unavailable` / `ledger-unavailable` / `lint-unavailable`: HSM session lost
+  (reconnecting), ledger unreachable, or the pkilint worker holding the certificate died
+  (being replaced); nothing was released; retry.
 - 500 `internal-error`: a bug; logged with a traceback.
 
 Policy refusals are 400, not 422: a client cannot tell "malformed" from "refused" by status
@@ -26,7 +27,7 @@ import math
 
 from aiohttp import web
 
-from padlock.ca import errors
+from padlock.ca import errors, lintpool
 
 STATUS: dict[type[errors.CAError], int] = {
     errors.BadRequest: 400,
@@ -35,6 +36,7 @@ STATUS: dict[type[errors.CAError], int] = {
     errors.LintRefused: 422,
     errors.HsmUnavailable: 503,
     errors.LedgerUnavailable: 503,
+    lintpool.LintUnavailable: 503,
 }
 
 
