@@ -15,14 +15,15 @@ and the head: export the head hash elsewhere (logs, a CRL, a signed checkpoint) 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import typing
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
-from padlock.ledger import records, schema
+from padlock.ledger import dbapi, records, schema
 
 JsonValue: typing.TypeAlias = (
     str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -74,9 +75,9 @@ def lock_head(connection: Connection) -> None:
     SQLite needs nothing here: the transaction began with BEGIN IMMEDIATE (see engine.py).
     """
     if connection.dialect.name != "sqlite":
-        connection.execute(
-            sa.select(schema.audit_head.c.id).where(schema.audit_head.c.id == 1).with_for_update()
-        ).one()
+        rows = dbapi.fetch(connection, "SELECT id FROM audit_head WHERE id = 1 FOR UPDATE", ())
+        if len(rows) != 1:
+            raise sa.exc.NoResultFound("audit_head has no row 1: the ledger is not migrated")
 
 
 def append(
@@ -102,9 +103,10 @@ def append_many(
     `Ledger.record_issuances`. The caller holds the write lock (lock_head)."""
     if not events:
         return []
-    head = connection.execute(_READ_HEAD).one()
+    ((event_id, prev_hash),) = dbapi.fetch(
+        connection, "SELECT last_event_id, last_hash FROM audit_head WHERE id = 1", ()
+    )
     at = at.astimezone(datetime.UTC)
-    event_id, prev_hash = head.last_event_id, head.last_hash
     out: list[records.AuditEvent] = []
     for kind, actor, details in events:
         if not kind or not actor:
@@ -121,31 +123,41 @@ def append_many(
         )
         out.append(records.AuditEvent(event_id, at, kind, actor, details_json, prev_hash, digest))
         prev_hash = digest
-    connection.execute(
-        _INSERT_EVENT,
+    insert = _event_insert(connection.dialect)
+    dbapi.execute_many(
+        connection,
+        insert.sql(),
         [
-            {
-                "event_id": e.event_id,
-                "at": e.at,
-                "kind": e.kind,
-                "actor": e.actor,
-                "details": e.details_json,
-                "prev_hash": e.prev_hash,
-                "row_hash": e.row_hash,
-            }
+            insert.row(
+                {
+                    "event_id": e.event_id,
+                    "at": e.at,
+                    "kind": e.kind,
+                    "actor": e.actor,
+                    "details": e.details_json,
+                    "prev_hash": e.prev_hash,
+                    "row_hash": e.row_hash,
+                }
+            )
             for e in out
         ],
     )
-    connection.execute(_MOVE_HEAD, {"last_event_id": event_id, "last_hash": prev_hash})
+    dbapi.fetch(
+        connection,
+        dbapi.sql(
+            connection.dialect,
+            "UPDATE audit_head SET last_event_id = ?, last_hash = ? WHERE id = 1",
+        ),
+        (event_id, prev_hash),
+    )
     return out
 
 
-# Built once (append_many runs for every group commit).
-_READ_HEAD = sa.select(schema.audit_head.c.last_event_id, schema.audit_head.c.last_hash).where(
-    schema.audit_head.c.id == 1
-)
-_INSERT_EVENT = schema.audit_event.insert()
-_MOVE_HEAD = schema.audit_head.update().where(schema.audit_head.c.id == 1)
+@functools.lru_cache(maxsize=8)
+def _event_insert(dialect: Dialect) -> dbapi.Insert:
+    """append_many's INSERT (it runs for every group commit), with SQLAlchemy's bind
+    processing of `schema.audit_event`'s types (`at`: schema.UTCDateTime)."""
+    return dbapi.Insert.of(schema.audit_event, dialect)
 
 
 def checkpoint(connection: Connection) -> records.AuditCheckpoint:

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from cryptography import exceptions, x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
-from padlock.ledger import errors, records, schema
+from padlock.ledger import dbapi, errors, records, schema
 from padlock.pki import algorithms
 
 _cert = schema.certificate
@@ -254,39 +254,53 @@ def taken(
 ) -> tuple[dict[str, records.CertificateRecord], set[int]]:
     """Which of these idempotency keys and serials the CA already used:
     ({key: its certificate}, {serial, ...}). Two queries, each on its UNIQUE index (with an
-    OR between them SQLite would walk every certificate of the CA)."""
+    OR between them SQLite would walk every certificate of the CA), on the DB-API cursor
+    (`dbapi`); only keys found (a replay: rare) are read again as whole records."""
     by_key: dict[str, records.CertificateRecord] = {}
+    dialect = connection.dialect
     if keys:
-        rows = connection.execute(_KEYS_TAKEN, {"ca_id": ca_id, "keys": list(keys)})
-        for row in rows:
-            record = certificate_from_row(row._mapping)
-            by_key[typing.cast(str, record.idempotency_key)] = record
+        wanted = list(keys)
+        found_keys = dbapi.fetch(
+            connection,
+            dbapi.sql(dialect, _KEYS_USED, listed=len(wanted)),
+            [ca_id, *wanted],
+        )
+        if found_keys:
+            rows = connection.execute(
+                _KEYS_TAKEN, {"ca_id": ca_id, "keys": [key for (key,) in found_keys]}
+            )
+            for row in rows:
+                record = certificate_from_row(row._mapping)
+                by_key[typing.cast(str, record.idempotency_key)] = record
     used: set[int] = set()
     if serials:
-        found = connection.execute(
-            _SERIALS_TAKEN,
-            {"ca_id": ca_id, "serials": [schema.serial_to_db(s) for s in serials]},
-        ).scalars()
-        used = {schema.serial_from_db(raw) for raw in found}
+        wanted_serials = [schema.serial_to_db(s) for s in serials]
+        found = dbapi.fetch(
+            connection,
+            dbapi.sql(dialect, _SERIALS_USED, listed=len(wanted_serials)),
+            [ca_id, *wanted_serials],
+        )
+        used = {schema.serial_from_db(bytes(raw)) for (raw,) in found}
     return by_key, used
 
 
+_KEYS_USED = (
+    "SELECT idempotency_key FROM certificate WHERE issuing_ca_id = ? AND idempotency_key IN ({in})"
+)
+_SERIALS_USED = (
+    "SELECT serial_number FROM certificate WHERE issuing_ca_id = ? AND serial_number IN ({in})"
+)
 # Built once: the group commit runs them for every batch (SQLAlchemy then reuses the compiled
 # form without rebuilding and re-hashing the statement).
 _KEYS_TAKEN = sa.select(_cert).where(
     _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
     _cert.c.idempotency_key.in_(sa.bindparam("keys", expanding=True)),
 )
-_SERIALS_TAKEN = sa.select(_cert.c.serial_number).where(
-    _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
-    _cert.c.serial_number.in_(sa.bindparam("serials", expanding=True)),
-)
-_INSERT = _cert.insert()
-_INSERT_ONE = _cert.insert().returning(_cert.c.cert_id)
-_IDS_BY_SERIAL = sa.select(_cert.c.cert_id, _cert.c.serial_number).where(
-    _cert.c.issuing_ca_id == sa.bindparam("ca_id"),
-    _cert.c.serial_number.in_(sa.bindparam("serials", expanding=True)),
-)
+
+
+@functools.lru_cache(maxsize=8)
+def _certificate_insert(dialect: Dialect) -> dbapi.Insert:
+    return dbapi.Insert.of(_cert, dialect, skip=("cert_id",))
 
 
 def insert_certificates(
@@ -295,21 +309,23 @@ def insert_certificates(
     """Insert several certificate rows; their cert_ids, in order. The caller holds the write
     lock and checked serials and keys with `taken()`.
 
-    One row: INSERT ... RETURNING. Several: one executemany without RETURNING, then one
-    indexed read of the new ids by (CA, serial), the UNIQUE key: an INSERT ... RETURNING
-    with `sort_by_parameter_order` ran one statement per row on SQLite (SQLAlchemy cannot
-    otherwise pair returned ids with rows there)."""
+    One multi-row `INSERT ... VALUES (...), (...) RETURNING cert_id, issuing_ca_id,
+    serial_number` on the DB-API cursor (`dbapi`): ids are assigned in VALUES order, and the
+    returned rows are paired with `rows` by (CA, serial), the UNIQUE key, not by their order
+    (which neither database promises)."""
     if not rows:
         return []
-    if len(rows) == 1:  # one statement: nothing to pair up
-        return [int(connection.execute(_INSERT_ONE, rows[0]).scalar_one())]
-    connection.execute(_INSERT, list(rows))
-    serials_by_ca: dict[object, list[object]] = {}
+    insert = _certificate_insert(connection.dialect)
+    params: list[typing.Any] = []
     for row in rows:
-        serials_by_ca.setdefault(row["issuing_ca_id"], []).append(row["serial_number"])
-    ids: dict[tuple[object, bytes], int] = {}
-    for ca_id, serials in serials_by_ca.items():
-        found = connection.execute(_IDS_BY_SERIAL, {"ca_id": ca_id, "serials": serials})
-        for cert_id, serial in found:
-            ids[(ca_id, bytes(serial))] = int(cert_id)
-    return [ids[(row["issuing_ca_id"], typing.cast(bytes, row["serial_number"]))] for row in rows]
+        params.extend(insert.row(row))
+    returned = dbapi.fetch(
+        connection,
+        insert.sql(len(rows), returning="cert_id, issuing_ca_id, serial_number"),
+        params,
+    )
+    ids = {(int(ca_id), bytes(serial)): int(cert_id) for cert_id, ca_id, serial in returned}
+    return [
+        ids[(typing.cast(int, row["issuing_ca_id"]), typing.cast(bytes, row["serial_number"]))]
+        for row in rows
+    ]

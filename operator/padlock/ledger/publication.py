@@ -7,17 +7,17 @@ pre-signed OCSP responses); the responder, possibly another process on PostgreSQ
 from __future__ import annotations
 
 import datetime
+import functools
 import typing
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
-from padlock.ledger import errors, records, schema
+from padlock.ledger import dbapi, errors, records, schema
 
 _crl = schema.crl
 _ocsp = schema.ocsp_response_cache
 _cert = schema.certificate
-_INSERT_OCSP = _ocsp.insert()
 
 
 def next_crl_number(connection: Connection, ca_id: int, shard: int) -> int:
@@ -163,14 +163,22 @@ def list_ocsp(
     return [_ocsp_entry(row._mapping) for row in connection.execute(query)]
 
 
+@functools.lru_cache(maxsize=8)
+def _ocsp_insert(dialect: Dialect) -> dbapi.Insert:
+    return dbapi.Insert.of(_ocsp, dialect)
+
+
 def insert_new_ocsp(
     connection: Connection, entries: typing.Sequence[tuple[int, records.OcspCacheEntry]]
 ) -> None:
     """Store the first pre-signed response of certificates inserted in this same transaction
-    ((cert_id, entry) pairs; nothing to replace, so one INSERT for all)."""
+    ((cert_id, entry) pairs; nothing to replace, so one executemany on the DB-API cursor,
+    `dbapi`)."""
     if not entries:
         return
-    connection.execute(
-        _INSERT_OCSP,
-        [{"cert_id": cert_id, **_ocsp_values(entry)} for cert_id, entry in entries],
+    insert = _ocsp_insert(connection.dialect)
+    dbapi.execute_many(
+        connection,
+        insert.sql(),
+        [insert.row({"cert_id": cert_id, **_ocsp_values(entry)}) for cert_id, entry in entries],
     )

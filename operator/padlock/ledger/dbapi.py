@@ -1,0 +1,146 @@
+"""The group commit's hot statements, run on the DB-API cursor below SQLAlchemy's execution layer.
+
+Called by `issuance.taken` / `issuance.insert_certificates`, `publication.insert_new_ocsp` and
+`audit` (lock, read head, insert events, move head) inside a transaction that
+`Ledger._write` began through SQLAlchemy: the same connection and the same transaction, so
+SQLite's `BEGIN IMMEDIATE` (engine.py), PostgreSQL's row lock, COMMIT and ROLLBACK are
+SQLAlchemy's as before. Why: a Core statement costs 30-90 µs of CPU in SQLAlchemy (cache key,
+execution context, parameter and result processing) against ~3 µs on the cursor, and a batch
+of one certificate runs eight of them (bench/bench_ledger_batch.py measures it).
+
+What keeps every stored byte the same as a Core statement's:
+- values go through the bind processors SQLAlchemy itself applies for the column's type
+  (`Insert.row`), e.g. `schema.UTCDateTime` → SQLite's `YYYY-MM-DD HH:MM:SS.ffffff` text;
+- the SQL names the same columns; placeholders are positional: `?` for sqlite3 (qmark),
+  `%s` for psycopg (format; SQLAlchemy's psycopg dialect uses pyformat, which psycopg reads
+  the same way);
+- DB-API errors are raised as SQLAlchemy's (`sa.exc.IntegrityError`, `OperationalError`, ...)
+  and a lost connection is invalidated, as `Connection.execute` does;
+- when anyone listens to `before_cursor_execute` / `after_cursor_execute` on the engine (tests
+  inject failures that way), statements go through `Connection.exec_driver_sql`, which fires
+  those events. SQLAlchemy's statement logging (`echo`) is bypassed: padlock never turns it on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+Processor: typing.TypeAlias = typing.Callable[[typing.Any], typing.Any] | None
+Params: typing.TypeAlias = typing.Sequence[typing.Any]
+
+
+def placeholder(dialect: Dialect) -> str:
+    """The positional placeholder of the dialect's DB-API driver."""
+    if dialect.paramstyle == "qmark":
+        return "?"
+    if dialect.paramstyle in ("format", "pyformat"):
+        return "%s"
+    raise NotImplementedError(f"ledger: DB-API paramstyle {dialect.paramstyle!r} not supported")
+
+
+def sql(dialect: Dialect, template: str, *, listed: int = 0) -> str:
+    """`template` (a constant written with `?` placeholders) for the dialect's driver, with
+    `{in}` expanded to `listed` placeholders (an IN list); cached."""
+    return _render(placeholder(dialect), template, listed)
+
+
+@functools.lru_cache(maxsize=512)
+def _render(mark: str, template: str, listed: int) -> str:
+    # Only placeholders are put into the constant templates: no value ever is.
+    text = template.replace("{in}", ", ".join(["?"] * listed)) if listed else template
+    return text.replace("?", mark)
+
+
+@dataclasses.dataclass(frozen=True)
+class Insert:
+    """INSERT INTO one table's `columns`, with SQLAlchemy's bind processors for `dialect`."""
+
+    table: str
+    columns: tuple[str, ...]
+    processors: tuple[Processor, ...]
+    mark: str
+
+    @classmethod
+    def of(cls, table: sa.Table, dialect: Dialect, *, skip: tuple[str, ...] = ()) -> Insert:
+        columns = tuple(c for c in table.columns if c.name not in skip)
+        return cls(
+            table=table.name,
+            columns=tuple(c.name for c in columns),
+            processors=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns),
+            mark=placeholder(dialect),
+        )
+
+    def row(self, values: typing.Mapping[str, object]) -> tuple[typing.Any, ...]:
+        """The parameters of one row, in column order, as SQLAlchemy would bind them."""
+        return tuple(
+            value if process is None else process(value)
+            for process, value in zip(
+                self.processors, [values[c] for c in self.columns], strict=True
+            )
+        )
+
+    def sql(self, rows: int = 1, returning: str = "") -> str:
+        """`INSERT INTO t (a, b) VALUES (?, ?)[, (?, ?) ...] [RETURNING ...]`."""
+        return _insert_sql(self.table, self.columns, self.mark, rows, returning)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(table: str, columns: tuple[str, ...], mark: str, rows: int, returning: str) -> str:
+    group = "(" + ", ".join([mark] * len(columns)) + ")"
+    # Table and column names come from padlock.ledger.schema; values are never put in SQL.
+    text = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608
+    text += ", ".join([group] * rows)
+    return f"{text} RETURNING {returning}" if returning else text
+
+
+def _listened(connection: Connection) -> bool:
+    dispatch = connection.dispatch
+    return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
+
+
+def fetch(connection: Connection, sql: str, params: Params) -> list[tuple[typing.Any, ...]]:
+    """Run one statement in the connection's transaction; its rows (none for plain DML)."""
+    return _run(connection, sql, params, many=False)
+
+
+def execute_many(connection: Connection, sql: str, rows: typing.Sequence[Params]) -> None:
+    """Run one DML statement for each parameter row (the driver's executemany)."""
+    if rows:
+        _run(connection, sql, rows, many=True)
+
+
+def _run(
+    connection: Connection, sql: str, params: typing.Any, *, many: bool
+) -> list[tuple[typing.Any, ...]]:
+    if _listened(connection):
+        result = connection.exec_driver_sql(sql, list(params) if many else tuple(params))
+        return [tuple(row) for row in result] if result.returns_rows else []
+    proxied = connection.connection  # the pooled DB-API connection of this transaction
+    cursor = proxied.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    except connection.dialect.loaded_dbapi.Error as exc:
+        dialect = connection.dialect
+        lost = bool(dialect.is_disconnect(exc, proxied.dbapi_connection, cursor))
+        if lost:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+            ismulti=many,
+        ) from exc
+    finally:
+        cursor.close()
