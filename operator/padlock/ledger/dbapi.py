@@ -77,12 +77,14 @@ class Insert:
 
     def row(self, values: typing.Mapping[str, object]) -> tuple[typing.Any, ...]:
         """The parameters of one row, in column order, as SQLAlchemy would bind them."""
-        return tuple(
-            value if process is None else process(value)
-            for process, value in zip(
-                self.processors, [values[c] for c in self.columns], strict=True
-            )
-        )
+        row = [values[c] for c in self.columns]
+        for index, process in self._processed:
+            row[index] = process(row[index])
+        return tuple(row)
+
+    @functools.cached_property
+    def _processed(self) -> tuple[tuple[int, typing.Callable[[typing.Any], typing.Any]], ...]:
+        return tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
 
     def sql(self, rows: int = 1, returning: str = "") -> str:
         """`INSERT INTO t (a, b) VALUES (?, ?)[, (?, ?) ...] [RETURNING ...]`."""

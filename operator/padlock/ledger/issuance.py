@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy.engine import Connection, Dialect
 
 from padlock.ledger import dbapi, errors, records, schema
-from padlock.pki import algorithms
+from padlock.pki import algorithms, der
 
 _cert = schema.certificate
 _ca = schema.certificate_authority
@@ -35,7 +35,11 @@ def public_key_sha256(certificate: x509.Certificate) -> bytes:
 
 
 def subject_cn(certificate: x509.Certificate) -> str | None:
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return _common_name(certificate.subject)
+
+
+def _common_name(subject: x509.Name) -> str | None:
+    names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not names:
         return None
     value = names[0].value
@@ -182,7 +186,10 @@ def check_issued_by(
         if not signature_verified:
             certificate.verify_directly_issued_by(ca.certificate)
             return
-        if certificate.issuer.public_bytes() == _subject_der(ca.certificate):
+        expected = _subject_der(ca.certificate)
+        # The issuer as encoded in the TBSCertificate first (no Name objects built); if those
+        # bytes differ, the re-encoded Name is compared, as always.
+        if _issuer_der(certificate) == expected or certificate.issuer.public_bytes() == expected:
             return
         error = "the certificate's issuer name is not the CA's subject"
     except (ValueError, TypeError, exceptions.InvalidSignature) as exc:
@@ -192,6 +199,20 @@ def check_issued_by(
         f"{certificate.issuer.rfc4514_string()!r}) was not issued by CA {ca.ca_id} "
         f"({ca.subject_dn!r}): {error}"
     )
+
+
+def _issuer_der(certificate: x509.Certificate) -> bytes | None:
+    """The issuer Name's DER exactly as it appears in the TBSCertificate (RFC 5280 §4.1:
+    [0] version, serialNumber, signature, issuer, ...); None if that cannot be read."""
+    try:
+        fields = der.read(certificate.tbs_certificate_bytes).children()
+        field = next(fields)
+        if field.tag == der.context(0):  # version; then serialNumber
+            next(fields)
+        next(fields)  # signature AlgorithmIdentifier
+        return next(fields).encoded
+    except (der.DerError, StopIteration):
+        return None
 
 
 @functools.lru_cache(maxsize=32)
@@ -220,13 +241,17 @@ def certificate_values(
     spki = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    subject = certificate.subject  # one Name object for both columns
+    names = sans(certificate)
     return {
         "serial_number": schema.serial_to_db(certificate.serial_number),
         "issuing_ca_id": ca_id,
-        "subject_cn": subject_cn(certificate),
-        "subject_dn": certificate.subject.rfc4514_string(),
+        "subject_cn": _common_name(subject),
+        "subject_dn": subject.rfc4514_string(),
         "cert_type": cert_type.value,
-        "san_list": json.dumps(list(sans(certificate))),
+        "san_list": json.dumps(list(names)),
+        _SANS: names,
+        _SERIAL: certificate.serial_number,
         "key_algorithm": algorithms.KeyAlgorithm.of_public_key(public_key).value,
         "public_key_sha256": hashlib.sha256(spki).digest(),
         "cert_pem": _pem(certificate),
@@ -240,10 +265,35 @@ def certificate_values(
     }
 
 
+_SANS = "(sans)"
+_SERIAL = "(serial)"
+"""Keys of `certificate_values` that are no column: the SAN tuple and the serial as given,
+so `record_from_values` need not decode them again (`dbapi.Insert.row` reads columns only)."""
+
+
 def record_from_values(cert_id: int, values: dict[str, object]) -> records.CertificateRecord:
     """The committed row as a record, without reading it back (the values are what was
-    inserted, and both backends store them exactly: see schema.UTCDateTime)."""
-    return certificate_from_row(typing.cast(sa.RowMapping, {**values, "cert_id": cert_id}))
+    inserted, and both backends store them exactly: see schema.UTCDateTime); the same
+    record `certificate_from_row` makes of the stored row."""
+    v: dict[str, typing.Any] = values
+    return records.CertificateRecord(
+        cert_id=cert_id,
+        ca_id=v["issuing_ca_id"],
+        serial=v[_SERIAL],
+        cert_type=records.CertType(v["cert_type"]),
+        subject_dn=v["subject_dn"],
+        subject_cn=v["subject_cn"],
+        sans=v[_SANS],
+        key_algorithm=v["key_algorithm"],
+        public_key_sha256=v["public_key_sha256"],
+        cert_pem=v["cert_pem"],
+        valid_from=v["valid_from"],
+        valid_until=v["valid_until"],
+        issued_at=v["issued_at"],
+        requester=v["requester"],
+        idempotency_key=v["idempotency_key"],
+        status=v["status"],
+    )
 
 
 def taken(
