@@ -69,15 +69,24 @@ def row_hash(
     return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
 
-def lock_head(connection: Connection) -> None:
-    """Serialize this write transaction against every other ledger writer (PostgreSQL).
+Head: typing.TypeAlias = tuple[int, str]
+"""The chain's end as `audit_head` holds it: (last event id, last row hash)."""
 
-    SQLite needs nothing here: the transaction began with BEGIN IMMEDIATE (see engine.py).
+
+def lock_head(connection: Connection) -> Head | None:
+    """Serialize this write transaction against every other ledger writer (PostgreSQL), and
+    return the head the locking read saw (`append_many` takes it instead of reading again).
+
+    SQLite needs nothing here (None): the transaction began with BEGIN IMMEDIATE (engine.py).
     """
-    if connection.dialect.name != "sqlite":
-        rows = dbapi.fetch(connection, "SELECT id FROM audit_head WHERE id = 1 FOR UPDATE", ())
-        if len(rows) != 1:
-            raise sa.exc.NoResultFound("audit_head has no row 1: the ledger is not migrated")
+    if connection.dialect.name == "sqlite":
+        return None
+    rows = dbapi.fetch(
+        connection, "SELECT last_event_id, last_hash FROM audit_head WHERE id = 1 FOR UPDATE", ()
+    )
+    if len(rows) != 1:
+        raise sa.exc.NoResultFound("audit_head has no row 1: the ledger is not migrated")
+    return int(rows[0][0]), str(rows[0][1])
 
 
 def append(
@@ -97,15 +106,22 @@ def append_many(
     events: typing.Sequence[tuple[str, str, typing.Mapping[str, JsonValue]]],
     *,
     at: datetime.datetime,
+    head: Head | None = None,
 ) -> list[records.AuditEvent]:
     """Append several (kind, actor, details) rows, chained in order, with three statements
     whatever their number (read head, insert all, move head): the group commit of
-    `Ledger.record_issuances`. The caller holds the write lock (lock_head)."""
+    `Ledger.record_issuances`. The caller holds the write lock (lock_head).
+
+    head: what `lock_head` returned in this same transaction, if nothing was appended since
+    (spares reading it again); None reads it."""
     if not events:
         return []
-    ((event_id, prev_hash),) = dbapi.fetch(
-        connection, "SELECT last_event_id, last_hash FROM audit_head WHERE id = 1", ()
-    )
+    if head is None:
+        ((event_id, prev_hash),) = dbapi.fetch(
+            connection, "SELECT last_event_id, last_hash FROM audit_head WHERE id = 1", ()
+        )
+    else:
+        event_id, prev_hash = head
     at = at.astimezone(datetime.UTC)
     out: list[records.AuditEvent] = []
     for kind, actor, details in events:
@@ -124,11 +140,11 @@ def append_many(
         out.append(records.AuditEvent(event_id, at, kind, actor, details_json, prev_hash, digest))
         prev_hash = digest
     insert = _event_insert(connection.dialect)
-    dbapi.execute_many(
+    dbapi.fetch(
         connection,
-        insert.sql(),
-        [
-            insert.row(
+        insert.sql(len(out)),
+        insert.rows(
+            [
                 {
                     "event_id": e.event_id,
                     "at": e.at,
@@ -138,9 +154,9 @@ def append_many(
                     "prev_hash": e.prev_hash,
                     "row_hash": e.row_hash,
                 }
-            )
-            for e in out
-        ],
+                for e in out
+            ]
+        ),
     )
     dbapi.fetch(
         connection,

@@ -43,16 +43,21 @@ def placeholder(dialect: Dialect) -> str:
     raise NotImplementedError(f"ledger: DB-API paramstyle {dialect.paramstyle!r} not supported")
 
 
-def sql(dialect: Dialect, template: str, *, listed: int = 0) -> str:
-    """`template` (a constant written with `?` placeholders) for the dialect's driver, with
-    `{in}` expanded to `listed` placeholders (an IN list); cached."""
+def sql(dialect: Dialect, template: str, *listed: int) -> str:
+    """`template` (a constant written with `?` placeholders) for the dialect's driver, each
+    `{in}` in it expanded to as many placeholders as the next of `listed` (IN lists); cached."""
     return _render(placeholder(dialect), template, listed)
 
 
 @functools.lru_cache(maxsize=512)
-def _render(mark: str, template: str, listed: int) -> str:
+def _render(mark: str, template: str, listed: tuple[int, ...]) -> str:
     # Only placeholders are put into the constant templates: no value ever is.
-    text = template.replace("{in}", ", ".join(["?"] * listed)) if listed else template
+    parts = template.split("{in}")
+    if len(parts) != len(listed) + 1:
+        raise ValueError(f"{template!r} has {len(parts) - 1} IN lists, {len(listed)} sizes given")
+    text = parts[0]
+    for count, part in zip(listed, parts[1:], strict=True):
+        text += ", ".join(["?"] * count) + part
     return text.replace("?", mark)
 
 
@@ -74,6 +79,13 @@ class Insert:
             processors=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns),
             mark=placeholder(dialect),
         )
+
+    def rows(self, rows: typing.Sequence[typing.Mapping[str, object]]) -> list[typing.Any]:
+        """The parameters of `sql(len(rows))`: every row's, one after the other."""
+        params: list[typing.Any] = []
+        for values in rows:
+            params.extend(self.row(values))
+        return params
 
     def row(self, values: typing.Mapping[str, object]) -> tuple[typing.Any, ...]:
         """The parameters of one row, in column order, as SQLAlchemy would bind them."""
@@ -107,28 +119,13 @@ def _listened(connection: Connection) -> bool:
 
 def fetch(connection: Connection, sql: str, params: Params) -> list[tuple[typing.Any, ...]]:
     """Run one statement in the connection's transaction; its rows (none for plain DML)."""
-    return _run(connection, sql, params, many=False)
-
-
-def execute_many(connection: Connection, sql: str, rows: typing.Sequence[Params]) -> None:
-    """Run one DML statement for each parameter row (the driver's executemany)."""
-    if rows:
-        _run(connection, sql, rows, many=True)
-
-
-def _run(
-    connection: Connection, sql: str, params: typing.Any, *, many: bool
-) -> list[tuple[typing.Any, ...]]:
     if _listened(connection):
-        result = connection.exec_driver_sql(sql, list(params) if many else tuple(params))
+        result = connection.exec_driver_sql(sql, tuple(params))
         return [tuple(row) for row in result] if result.returns_rows else []
     proxied = connection.connection  # the pooled DB-API connection of this transaction
     cursor = proxied.cursor()
     try:
-        if many:
-            cursor.executemany(sql, params)
-        else:
-            cursor.execute(sql, params)
+        cursor.execute(sql, params)
         return list(cursor.fetchall()) if cursor.description is not None else []
     except connection.dialect.loaded_dbapi.Error as exc:
         dialect = connection.dialect
@@ -142,7 +139,6 @@ def _run(
             dialect.loaded_dbapi.Error,
             connection_invalidated=lost,
             dialect=dialect,
-            ismulti=many,
         ) from exc
     finally:
         cursor.close()

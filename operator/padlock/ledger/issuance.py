@@ -303,43 +303,40 @@ def taken(
     serials: typing.Collection[int],
 ) -> tuple[dict[str, records.CertificateRecord], set[int]]:
     """Which of these idempotency keys and serials the CA already used:
-    ({key: its certificate}, {serial, ...}). Two queries, each on its UNIQUE index (with an
-    OR between them SQLite would walk every certificate of the CA), on the DB-API cursor
-    (`dbapi`); only keys found (a replay: rare) are read again as whole records."""
+    ({key: its certificate}, {serial, ...}). One statement on the DB-API cursor (`dbapi`):
+    the UNION ALL of two indexed queries (with an OR between them SQLite would walk every
+    certificate of the CA). Only keys found (a replay: rare) are read again as records."""
+    wanted_keys = list(keys)
+    wanted_serials = [schema.serial_to_db(s) for s in serials]
+    if wanted_keys and wanted_serials:
+        template, params = _USED, [ca_id, *wanted_keys, ca_id, *wanted_serials]
+    elif wanted_keys:
+        template, params = _KEYS_USED, [ca_id, *wanted_keys]
+    elif wanted_serials:
+        template, params = _SERIALS_USED, [ca_id, *wanted_serials]
+    else:
+        return {}, set()
+    sizes = [len(listed) for listed in (wanted_keys, wanted_serials) if listed]
+    found = dbapi.fetch(connection, dbapi.sql(connection.dialect, template, *sizes), params)
+    found_keys = [key for key, raw in found if raw is None]
+    used = {schema.serial_from_db(bytes(raw)) for _key, raw in found if raw is not None}
     by_key: dict[str, records.CertificateRecord] = {}
-    dialect = connection.dialect
-    if keys:
-        wanted = list(keys)
-        found_keys = dbapi.fetch(
-            connection,
-            dbapi.sql(dialect, _KEYS_USED, listed=len(wanted)),
-            [ca_id, *wanted],
-        )
-        if found_keys:
-            rows = connection.execute(
-                _KEYS_TAKEN, {"ca_id": ca_id, "keys": [key for (key,) in found_keys]}
-            )
-            for row in rows:
-                record = certificate_from_row(row._mapping)
-                by_key[typing.cast(str, record.idempotency_key)] = record
-    used: set[int] = set()
-    if serials:
-        wanted_serials = [schema.serial_to_db(s) for s in serials]
-        found = dbapi.fetch(
-            connection,
-            dbapi.sql(dialect, _SERIALS_USED, listed=len(wanted_serials)),
-            [ca_id, *wanted_serials],
-        )
-        used = {schema.serial_from_db(bytes(raw)) for (raw,) in found}
+    if found_keys:
+        for row in connection.execute(_KEYS_TAKEN, {"ca_id": ca_id, "keys": found_keys}):
+            record = certificate_from_row(row._mapping)
+            by_key[typing.cast(str, record.idempotency_key)] = record
     return by_key, used
 
 
 _KEYS_USED = (
-    "SELECT idempotency_key FROM certificate WHERE issuing_ca_id = ? AND idempotency_key IN ({in})"
+    "SELECT idempotency_key, NULL FROM certificate"
+    " WHERE issuing_ca_id = ? AND idempotency_key IN ({in})"
 )
 _SERIALS_USED = (
-    "SELECT serial_number FROM certificate WHERE issuing_ca_id = ? AND serial_number IN ({in})"
+    "SELECT NULL, serial_number FROM certificate"
+    " WHERE issuing_ca_id = ? AND serial_number IN ({in})"
 )
+_USED = f"{_KEYS_USED} UNION ALL {_SERIALS_USED}"
 # Built once: the group commit runs them for every batch (SQLAlchemy then reuses the compiled
 # form without rebuilding and re-hashing the statement).
 _KEYS_TAKEN = sa.select(_cert).where(
@@ -366,13 +363,10 @@ def insert_certificates(
     if not rows:
         return []
     insert = _certificate_insert(connection.dialect)
-    params: list[typing.Any] = []
-    for row in rows:
-        params.extend(insert.row(row))
     returned = dbapi.fetch(
         connection,
         insert.sql(len(rows), returning="cert_id, issuing_ca_id, serial_number"),
-        params,
+        insert.rows(rows),
     )
     ids = {(int(ca_id), bytes(serial)): int(cert_id) for cert_id, ca_id, serial in returned}
     return [

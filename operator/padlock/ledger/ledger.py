@@ -101,11 +101,16 @@ class Ledger:
     @contextlib.contextmanager
     def _write(self) -> typing.Iterator[Connection]:
         """One write transaction, serialized against every other ledger writer."""
+        with self._write_locked() as (connection, _head):
+            yield connection
+
+    @contextlib.contextmanager
+    def _write_locked(self) -> typing.Iterator[tuple[Connection, audit.Head | None]]:
+        """`_write`, with the audit head the PostgreSQL lock read (None on SQLite)."""
         with self._engine.connect() as connection:
             connection.execution_options(**{engines.WRITE_OPTION: True})
             with connection.begin():
-                audit.lock_head(connection)
-                yield connection
+                yield connection, audit.lock_head(connection)
 
     @contextlib.contextmanager
     def _read(self, *, snapshot: bool = False) -> typing.Iterator[Connection]:
@@ -282,8 +287,8 @@ class Ledger:
                 at=when,
             )
         try:
-            with self._write() as connection:
-                self._record_batch(connection, batch, values, outcomes, when)
+            with self._write_locked() as (connection, head):
+                self._record_batch(connection, batch, values, outcomes, when, head)
         except sa.exc.IntegrityError:
             # A UNIQUE constraint fired although the checks under the write lock passed;
             # nothing of the batch was committed. Settle each item in its own transaction,
@@ -300,8 +305,10 @@ class Ledger:
         values: dict[int, dict[str, object]],
         outcomes: list[IssuanceOutcome | None],
         when: datetime.datetime,
+        head: audit.Head | None,
     ) -> None:
-        """The inside of `record_issuances`' transaction (the write lock is held)."""
+        """The inside of `record_issuances`' transaction (the write lock is held; `head` is
+        what the lock read, nothing has been appended since)."""
         inserting: list[int] = []
         first_with_key: dict[tuple[int, str], int] = {}
         repeats: dict[int, int] = {}  # item -> the earlier item of the batch with its key
@@ -365,7 +372,7 @@ class Ledger:
                     },
                 )
             )
-        audit.append_many(connection, events, at=when)
+        audit.append_many(connection, events, at=when, head=head)
 
     def _ca(self, ca_id: int) -> records.CARecord:
         """The CA's record, read once per process (a CA's certificate never changes)."""

@@ -172,13 +172,13 @@ def insert_new_ocsp(
     connection: Connection, entries: typing.Sequence[tuple[int, records.OcspCacheEntry]]
 ) -> None:
     """Store the first pre-signed response of certificates inserted in this same transaction
-    ((cert_id, entry) pairs; nothing to replace, so one executemany on the DB-API cursor,
-    `dbapi`)."""
+    ((cert_id, entry) pairs; nothing to replace, so one multi-row INSERT on the DB-API
+    cursor, `dbapi`)."""
     if not entries:
         return
     insert = _ocsp_insert(connection.dialect)
-    dbapi.execute_many(
+    dbapi.fetch(
         connection,
-        insert.sql(),
-        [insert.row({"cert_id": cert_id, **_ocsp_values(entry)}) for cert_id, entry in entries],
+        insert.sql(len(entries)),
+        insert.rows([{"cert_id": cert_id, **_ocsp_values(entry)} for cert_id, entry in entries]),
     )
