@@ -1,12 +1,13 @@
 """The group commit's hot statements, run on the DB-API cursor below SQLAlchemy's execution layer.
 
 Called by `issuance.taken` / `issuance.insert_certificates`, `publication.insert_new_ocsp` and
-`audit` (lock, read head, insert events, move head) inside a transaction that
+`audit` (lock and read the head, insert events, move the head) inside a transaction that
 `Ledger._write` began through SQLAlchemy: the same connection and the same transaction, so
 SQLite's `BEGIN IMMEDIATE` (engine.py), PostgreSQL's row lock, COMMIT and ROLLBACK are
 SQLAlchemy's as before. Why: a Core statement costs 30-90 µs of CPU in SQLAlchemy (cache key,
-execution context, parameter and result processing) against ~3 µs on the cursor, and a batch
-of one certificate runs eight of them (bench/bench_ledger_batch.py measures it).
+execution context, parameter and result processing) against ~3 µs on the cursor; a group
+commit of any size is now six statements (seven on SQLite: it reads the head apart from its
+lock), each one multi-row: bench/bench_ledger_batch.py measures the difference.
 
 What keeps every stored byte the same as a Core statement's:
 - values go through the bind processors SQLAlchemy itself applies for the column's type
