@@ -6,8 +6,9 @@ Called by `issuance.taken` / `issuance.insert_certificates`, `publication.insert
 SQLite's `BEGIN IMMEDIATE` (engine.py), PostgreSQL's row lock, COMMIT and ROLLBACK are
 SQLAlchemy's as before. Why: a Core statement costs 30-90 µs of CPU in SQLAlchemy (cache key,
 execution context, parameter and result processing) against ~3 µs on the cursor; a group
-commit of any size is now six statements (seven on SQLite: it reads the head apart from its
-lock), each one multi-row: bench/bench_ledger_batch.py measures the difference.
+commit of any size is six statements here on either backend (PostgreSQL reads the audit head
+with its lock, SQLite apart from its BEGIN IMMEDIATE), each one multi-row:
+bench/bench_ledger_batch.py measures the difference.
 
 What keeps every stored byte the same as a Core statement's:
 - values go through the bind processors SQLAlchemy itself applies for the column's type
