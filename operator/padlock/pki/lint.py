@@ -38,10 +38,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from padlock.pki import names
+from padlock.pki import lint_decode, names
 from padlock.pki.errors import PolicyError
 
 BLOCKING_SEVERITIES = frozenset({"FATAL", "ERROR"})
+
+DECODE_CACHE = lint_decode.DecodeCache()
+"""This process's memo of decoded extension values, name attribute values and algorithm
+parameters, shared by padlock's RFC 5280 and CABF trees (`padlock.pki.lint_decode`)."""
 
 # pkilint does not promise that one validator tree may run in two threads at once; it is
 # pure-Python and CPU-bound, so under the GIL a lock costs no throughput. For parallelism,
@@ -110,10 +114,12 @@ def _waiver(code: str, pdu: Any) -> str | None:
 
 
 @functools.cache
-def _pkix_validator() -> Any:
+def _pkix_validator(decode_cache: bool = False) -> Any:
+    """pkilint's RFC 5280 tree; with `decode_cache`, padlock's own copy whose decoders
+    memoise (`padlock.pki.lint_decode`), never the one `stock=True` runs."""
     from pkilint.pkix import certificate, extension, name
 
-    return certificate.create_pkix_certificate_validator_container(
+    container = certificate.create_pkix_certificate_validator_container(
         certificate.create_decoding_validators(
             name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
         ),
@@ -125,16 +131,21 @@ def _pkix_validator() -> Any:
             certificate.create_spki_validator_container([]),
         ],
     )
+    if decode_cache:
+        lint_decode.install(container, DECODE_CACHE)
+    return container
 
 
 @functools.cache
-def _cabf_validator(certificate_type: Any) -> tuple[Any, Any]:
+def _cabf_validator(certificate_type: Any, decode_cache: bool = False) -> tuple[Any, Any]:
     from pkilint.cabf import serverauth
     from pkilint.pkix import certificate
 
     validator = certificate.create_pkix_certificate_validator_container(
         serverauth.create_decoding_validators(), serverauth.create_validators(certificate_type)
     )
+    if decode_cache:
+        lint_decode.install(validator, DECODE_CACHE)
     return validator, serverauth.create_serverauth_finding_filters(certificate_type)
 
 
@@ -144,11 +155,12 @@ def warm_up(*, cabf_serverauth: bool = False) -> None:
     also the CABF tree for DV subscriber certificates (what padlock's tls-server leaves are
     detected as): building one costs ~0.35 s of CPU, as pkilint parses the public suffix list
     five times."""
-    _walker(_pkix_validator())
+    _walker(_pkix_validator(True))
     if cabf_serverauth:
         from pkilint.cabf.serverauth import serverauth_constants
 
-        _walker(_cabf_validator(serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE)[0])
+        dv = serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE
+        _walker(_cabf_validator(dv, True)[0])
 
 
 @functools.cache
@@ -192,13 +204,16 @@ def _findings(linter: str, results: Iterable[Any]) -> list[Finding]:
     return found
 
 
-def lint_pkix(der: bytes, *, stock: bool = False) -> list[Finding]:
+def lint_pkix(der: bytes, *, stock: bool = False, decode_cache: bool = True) -> list[Finding]:
     """pkilint's RFC 5280 findings for one DER certificate (all severities)."""
     with _LOCK:
-        return _findings("pkix", _validate(_pkix_validator(), _load(der).root, stock))
+        tree = _pkix_validator(True) if decode_cache and not stock else _pkix_validator()
+        return _findings("pkix", _validate(tree, _load(der).root, stock))
 
 
-def lint_cabf_serverauth(der: bytes, *, stock: bool = False) -> list[Finding]:
+def lint_cabf_serverauth(
+    der: bytes, *, stock: bool = False, decode_cache: bool = True
+) -> list[Finding]:
     """pkilint's CABF TLS BR findings, certificate type detected as `--detect` does, with the
     CABF linter's own filters applied (as the CLI does without `--report-all`)."""
     from pkilint import finding_filter
@@ -206,7 +221,12 @@ def lint_cabf_serverauth(der: bytes, *, stock: bool = False) -> list[Finding]:
 
     with _LOCK:
         document = _load(der)
-        validator, filters = _cabf_validator(serverauth.determine_certificate_type(document))
+        certificate_type = serverauth.determine_certificate_type(document)
+        validator, filters = (
+            _cabf_validator(certificate_type, True)
+            if decode_cache and not stock
+            else _cabf_validator(certificate_type)
+        )
         results, _ = finding_filter.filter_results(
             filters, _validate(validator, document.root, stock)
         )
@@ -214,15 +234,17 @@ def lint_cabf_serverauth(der: bytes, *, stock: bool = False) -> list[Finding]:
 
 
 def lint_certificate(
-    der: bytes, *, cabf_serverauth: bool = False, stock: bool = False
+    der: bytes, *, cabf_serverauth: bool = False, stock: bool = False, decode_cache: bool = True
 ) -> list[Finding]:
     """Every finding for one DER certificate: RFC 5280 always, CABF TLS BR when asked.
 
-    `stock=True` walks the validators with pkilint's own code (same findings, about twice the
-    CPU): only for the differential test and the benchmark.
+    `stock=True` walks the validators with pkilint's own code and pkilint's own trees (same
+    findings, about twice the CPU): only for the differential tests and the benchmark.
+    `decode_cache=False` (only with padlock's walk) decodes every embedded value afresh, as
+    pkilint does, for the same tests and benchmark.
     Raises ValueError if pkilint cannot decode the DER at all.
     """
-    findings = lint_pkix(der, stock=stock)
+    findings = lint_pkix(der, stock=stock, decode_cache=decode_cache)
     if cabf_serverauth:
-        findings += lint_cabf_serverauth(der, stock=stock)
+        findings += lint_cabf_serverauth(der, stock=stock, decode_cache=decode_cache)
     return findings

@@ -323,6 +323,19 @@ def _real_world(root: Issued, intermediate: Issued, rsa_key: rsa.RSAPrivateKey) 
             ),
         ],
     )
+    # The same bytes under three schemas: an empty SEQUENCE is a valid BasicConstraints, not
+    # a KeyUsage BIT STRING, and an ExtKeyUsageSyntax only if SIZE (1..MAX) is not checked
+    # (the decode memo in padlock.pki.lint_decode keys on the schema, never on bytes alone).
+    out["same-bytes-three-schemas"] = _raw(
+        intermediate,
+        subject=name("same bytes"),
+        key=key,
+        extensions=[
+            (x509.UnrecognizedExtension(x509.oid.ExtensionOID.BASIC_CONSTRAINTS, b"0\x00"), True),
+            (x509.UnrecognizedExtension(x509.oid.ExtensionOID.KEY_USAGE, b"0\x00"), True),
+            (x509.UnrecognizedExtension(x509.oid.ExtensionOID.EXTENDED_KEY_USAGE, b"0\x00"), False),
+        ],
+    )
     ca_key = ec.generate_private_key(ec.SECP256R1())
     out["constrained-intermediate"] = _raw(
         root,
