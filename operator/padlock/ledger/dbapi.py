@@ -83,10 +83,23 @@ class Insert:
         )
 
     def rows(self, rows: typing.Sequence[typing.Mapping[str, object]]) -> list[typing.Any]:
-        """The parameters of `sql(len(rows))`: every row's, one after the other."""
+        """The parameters of `sql(len(rows))`: every row's, one after the other. A value
+        met again in the same column (a batch's `issued_at`, validity to the second) is
+        processed once: the processors are pure functions of the value."""
         params: list[typing.Any] = []
+        memo: dict[tuple[int, type, object], object] = {}
         for values in rows:
-            params.extend(self.row(values))
+            row = [values[c] for c in self.columns]
+            for index, process in self._processed:
+                value = row[index]
+                key = (index, type(value), value)
+                try:
+                    row[index] = memo[key]
+                except KeyError:
+                    row[index] = memo[key] = process(value)
+                except TypeError:  # unhashable: no memo
+                    row[index] = process(value)
+            params.extend(row)
         return params
 
     def row(self, values: typing.Mapping[str, object]) -> tuple[typing.Any, ...]:
