@@ -29,6 +29,10 @@ Why reusing the decoded pyasn1 value is exact (pkilint 0.13.3, pyasn1 0.6.x):
 - Only a successful decode is stored: a failure goes through pkilint's own code every time,
   so its FATAL `itu.invalid_asn1_syntax` finding and message are pkilint's.
 
+That reading was done for pkilint `lint_walk.VETTED_PKILINT_VERSION` and pyasn1
+`VETTED_PYASN1_SERIES`; with other versions `install` leaves pkilint's decoders alone (every
+value decoded afresh), until someone re-reads them (a validator that indexed a non-chosen
+CHOICE alternative or a SEQUENCE OF past its end would make pyasn1 change the value).
 `tests/unit/pki/test_lint_decode.py` checks this: findings identical to stock pkilint over the
 corpus run twice in varying orders, and the memoised values unchanged by linting.
 """
@@ -36,9 +40,15 @@ corpus run twice in varying orders, and the memoised values unchanged by linting
 from __future__ import annotations
 
 import collections
+import importlib.metadata
 from typing import Any
 
 from pkilint import document, validation
+
+from padlock.pki import lint_walk
+
+VETTED_PYASN1_SERIES = "0.6."
+"""The pyasn1 release series whose read paths (lazy instantiation on `items()`) were read."""
 
 MAX_ENTRIES = 512
 """Decoded values kept (least recently used dropped first): a profile's shared values are
@@ -117,10 +127,23 @@ def _decoders(container: Any) -> list[Any]:
     return found
 
 
+def vetted() -> bool:
+    """True if the installed pkilint and pyasn1 are the releases this module's reasoning read."""
+    try:
+        pyasn1 = importlib.metadata.version("pyasn1")
+        pkilint = importlib.metadata.version("pkilint")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return pkilint == lint_walk.VETTED_PKILINT_VERSION and pyasn1.startswith(VETTED_PYASN1_SERIES)
+
+
 def install(container: Any, cache: DecodeCache) -> int:
-    """Point every plain `ValueDecoder` in this validator tree at the cache; returns how many.
+    """Point every plain `ValueDecoder` in this validator tree at the cache; returns how many
+    (0, leaving pkilint's decoding as it is, if the pkilint or pyasn1 release is not vetted).
     A decoder whose class replaces `decode_value` (e.g. `SubjectPublicKeyDecoder`, which maps
     a BIT STRING without decoding) keeps pkilint's. The tree must be padlock's own copy."""
+    if not vetted():
+        return 0
     count = 0
     for decoder in _decoders(container):
         if (

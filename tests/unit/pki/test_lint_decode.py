@@ -234,3 +234,13 @@ def test_the_memo_stays_bounded_and_exact() -> None:
         assert memoised(tree, corpus[name]) == stock(reference, corpus[name]), name
     assert 0 < len(small) <= 3
     assert small.hits > 0
+
+
+def test_the_memo_is_used_only_with_the_vetted_pkilint_and_pyasn1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert lint_decode.vetted(), "pkilint or pyasn1 changed: re-read lint_decode's reasoning"
+    monkeypatch.setattr(lint_decode, "VETTED_PYASN1_SERIES", "9.9.")
+    tree = lint._pkix_validator.__wrapped__()
+    assert lint_decode.install(tree, lint_decode.DecodeCache()) == 0
+    assert not [d for d in lint_decode._decoders(tree) if "decode_value" in vars(d)]
