@@ -28,6 +28,13 @@ validators pkilint's own `ValidatorContainer.validate` would, on the same nodes 
 order, but skips the ~4,000 `match()` calls per certificate that cannot succeed (half of
 pkilint's CPU). `stock=True` runs pkilint's own walk, for the differential test
 (`tests/unit/pki/test_lint_walk.py`) and `bench/bench_pkilint.py`.
+
+padlock's walk runs on its own copies of pkilint's trees, whose decoders reuse the decoded
+pyasn1 value of an embedded value (extnValue, name attribute value, algorithm parameters)
+seen before in this process (`padlock.pki.lint_decode`, `DECODE_CACHE`): a CA's certificates
+of one profile and issuer share most extension values. `stock=True` uses pkilint's trees
+unchanged; `decode_cache=False` turns the memo off for the tests and the benchmark
+(`tests/unit/pki/test_lint_decode.py`).
 """
 
 from __future__ import annotations
