@@ -139,24 +139,21 @@ def append_many(
         )
         out.append(records.AuditEvent(event_id, at, kind, actor, details_json, prev_hash, digest))
         prev_hash = digest
-    insert = _event_insert(connection.dialect)
-    dbapi.fetch(
+    dbapi.insert(
         connection,
-        insert.sql(len(out)),
-        insert.rows(
-            [
-                {
-                    "event_id": e.event_id,
-                    "at": e.at,
-                    "kind": e.kind,
-                    "actor": e.actor,
-                    "details": e.details_json,
-                    "prev_hash": e.prev_hash,
-                    "row_hash": e.row_hash,
-                }
-                for e in out
-            ]
-        ),
+        _event_insert(connection.dialect),
+        [
+            {
+                "event_id": e.event_id,
+                "at": e.at,
+                "kind": e.kind,
+                "actor": e.actor,
+                "details": e.details_json,
+                "prev_hash": e.prev_hash,
+                "row_hash": e.row_hash,
+            }
+            for e in out
+        ],
     )
     dbapi.fetch(
         connection,

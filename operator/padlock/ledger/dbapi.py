@@ -137,11 +137,59 @@ def fetch(connection: Connection, sql: str, params: Params) -> list[tuple[typing
     if _listened(connection):
         result = connection.exec_driver_sql(sql, tuple(params))
         return [tuple(row) for row in result] if result.returns_rows else []
+    return _on_cursor(connection, sql, params, many=False)
+
+
+def insert(
+    connection: Connection,
+    statement: Insert,
+    rows: typing.Sequence[typing.Mapping[str, object]],
+    *,
+    returning: str = "",
+) -> list[tuple[typing.Any, ...]]:
+    """Insert `rows` (column values by name) in one statement; the RETURNING rows, if asked.
+
+    SQLite: one multi-row `INSERT ... VALUES (...), (...)`. psycopg parses a statement with
+    more than 50 parameters anew on every execution (its query cache stops there,
+    psycopg._queries.MAX_CACHED_STATEMENT_PARAMS): there, several rows go as one
+    `executemany` of the one-row statement (pipelined, one round trip), their RETURNING rows
+    collected from each result set.
+    """
+    if not rows:
+        return []
+    params = statement.rows(rows)
+    if len(rows) == 1 or connection.dialect.paramstyle == "qmark" or _listened(connection):
+        return fetch(connection, statement.sql(len(rows), returning), params)
+    width = len(statement.columns)
+    each = [params[n : n + width] for n in range(0, len(params), width)]
+    return _on_cursor(
+        connection, statement.sql(1, returning), each, many=True, returning=bool(returning)
+    )
+
+
+def _on_cursor(
+    connection: Connection,
+    sql: str,
+    params: typing.Any,
+    *,
+    many: bool,
+    returning: bool = False,
+) -> list[tuple[typing.Any, ...]]:
     proxied = connection.connection  # the pooled DB-API connection of this transaction
     cursor = proxied.cursor()
     try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description is not None else []
+        if not many:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description is not None else []
+        if not returning:
+            cursor.executemany(sql, params)
+            return []
+        typing.cast(typing.Any, cursor).executemany(sql, params, returning=True)  # psycopg
+        out: list[tuple[typing.Any, ...]] = []
+        while True:
+            out.extend(cursor.fetchall())
+            if not cursor.nextset():
+                return out
     except connection.dialect.loaded_dbapi.Error as exc:
         dialect = connection.dialect
         lost = bool(dialect.is_disconnect(exc, proxied.dbapi_connection, cursor))
@@ -154,6 +202,7 @@ def fetch(connection: Connection, sql: str, params: Params) -> list[tuple[typing
             dialect.loaded_dbapi.Error,
             connection_invalidated=lost,
             dialect=dialect,
+            ismulti=many,
         ) from exc
     finally:
         cursor.close()

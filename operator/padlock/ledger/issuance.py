@@ -306,18 +306,30 @@ def taken(
     ({key: its certificate}, {serial, ...}). One statement on the DB-API cursor (`dbapi`):
     the UNION ALL of two indexed queries (with an OR between them SQLite would walk every
     certificate of the CA). Only keys found (a replay: rare) are read again as records."""
-    wanted_keys = list(keys)
-    wanted_serials = [schema.serial_to_db(s) for s in serials]
-    if wanted_keys and wanted_serials:
-        template, params = _USED, [ca_id, *wanted_keys, ca_id, *wanted_serials]
-    elif wanted_keys:
-        template, params = _KEYS_USED, [ca_id, *wanted_keys]
-    elif wanted_serials:
-        template, params = _SERIALS_USED, [ca_id, *wanted_serials]
-    else:
+    # PostgreSQL gets each list as one array parameter (`= ANY(?)`): the statement's text
+    # and parameter count stay fixed, so psycopg's query cache and prepared statements serve
+    # every batch size. SQLite (no arrays) gets IN lists.
+    arrays = connection.dialect.paramstyle != "qmark"
+    branches: list[str] = []
+    params: list[object] = []
+    sizes: list[int] = []
+    for template, listed in (
+        (_KEYS_USED, list(keys)),
+        (_SERIALS_USED, [schema.serial_to_db(s) for s in serials]),
+    ):
+        if not listed:
+            continue
+        if arrays:
+            branches.append(template.replace("IN ({in})", "= ANY(?)"))
+            params += [ca_id, listed]
+        else:
+            branches.append(template)
+            params += [ca_id, *listed]
+            sizes.append(len(listed))
+    if not branches:
         return {}, set()
-    sizes = [len(listed) for listed in (wanted_keys, wanted_serials) if listed]
-    found = dbapi.fetch(connection, dbapi.sql(connection.dialect, template, *sizes), params)
+    statement = dbapi.sql(connection.dialect, " UNION ALL ".join(branches), *sizes)
+    found = dbapi.fetch(connection, statement, params)
     found_keys = [key for key, raw in found if raw is None]
     used = {schema.serial_from_db(bytes(raw)) for _key, raw in found if raw is not None}
     by_key: dict[str, records.CertificateRecord] = {}
@@ -336,7 +348,6 @@ _SERIALS_USED = (
     "SELECT NULL, serial_number FROM certificate"
     " WHERE issuing_ca_id = ? AND serial_number IN ({in})"
 )
-_USED = f"{_KEYS_USED} UNION ALL {_SERIALS_USED}"
 # Built once: the group commit runs them for every batch (SQLAlchemy then reuses the compiled
 # form without rebuilding and re-hashing the statement).
 _KEYS_TAKEN = sa.select(_cert).where(
@@ -356,17 +367,17 @@ def insert_certificates(
     """Insert several certificate rows; their cert_ids, in order. The caller holds the write
     lock and checked serials and keys with `taken()`.
 
-    One multi-row `INSERT ... VALUES (...), (...) RETURNING cert_id, issuing_ca_id,
-    serial_number` on the DB-API cursor (`dbapi`): ids are assigned in VALUES order, and the
-    returned rows are paired with `rows` by (CA, serial), the UNIQUE key, not by their order
-    (which neither database promises)."""
+    `INSERT ... RETURNING cert_id, issuing_ca_id, serial_number` on the DB-API cursor
+    (`dbapi.insert`: one multi-row statement, or psycopg's pipelined executemany): rows go
+    in in order, and the returned rows are paired with `rows` by (CA, serial), the UNIQUE
+    key, not by their order (which a multi-row INSERT does not promise)."""
     if not rows:
         return []
-    insert = _certificate_insert(connection.dialect)
-    returned = dbapi.fetch(
+    returned = dbapi.insert(
         connection,
-        insert.sql(len(rows), returning="cert_id, issuing_ca_id, serial_number"),
-        insert.rows(rows),
+        _certificate_insert(connection.dialect),
+        rows,
+        returning="cert_id, issuing_ca_id, serial_number",
     )
     ids = {(int(ca_id), bytes(serial)): int(cert_id) for cert_id, ca_id, serial in returned}
     return [

@@ -172,13 +172,11 @@ def insert_new_ocsp(
     connection: Connection, entries: typing.Sequence[tuple[int, records.OcspCacheEntry]]
 ) -> None:
     """Store the first pre-signed response of certificates inserted in this same transaction
-    ((cert_id, entry) pairs; nothing to replace, so one multi-row INSERT on the DB-API
-    cursor, `dbapi`)."""
+    ((cert_id, entry) pairs; nothing to replace, so one `dbapi.insert` for all)."""
     if not entries:
         return
-    insert = _ocsp_insert(connection.dialect)
-    dbapi.fetch(
+    dbapi.insert(
         connection,
-        insert.sql(len(entries)),
-        insert.rows([{"cert_id": cert_id, **_ocsp_values(entry)} for cert_id, entry in entries]),
+        _ocsp_insert(connection.dialect),
+        [{"cert_id": cert_id, **_ocsp_values(entry)} for cert_id, entry in entries],
     )
