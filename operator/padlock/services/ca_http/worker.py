@@ -66,16 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _set_parent_death_signal(signum: int) -> None:
-    """PR_SET_PDEATHSIG (Linux): the signal this process gets when its parent dies; 0: none."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
-
-
 def _die_with_parent(parent_pid: int) -> None:
     """SIGTERM this process when the supervisor dies (Linux); exit now if it already did."""
-    _set_parent_death_signal(signal.SIGTERM)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent_pid:
         raise SystemExit(f"CA worker: supervisor {parent_pid} is gone before start-up")
 
@@ -93,12 +88,6 @@ def _start_forkserver() -> None:
 
 async def _watch_supervisor(reader: asyncio.StreamReader, stop: asyncio.Event) -> None:
     await reader.read()  # the supervisor never writes: this returns at end-of-file
-    # The supervisor is gone and this worker now stops anyway. Its exit may send the
-    # PDEATHSIG SIGTERM only after the end-of-file (a multi-threaded parent closes its files
-    # when its last thread exits); arriving after `server.serve` has restored SIGTERM's
-    # default action, it would kill the worker before worker 0 removes the runtime directory.
-    # A signal already sent is handled by the loop's handler (serve has not returned yet).
-    _set_parent_death_signal(0)
     if not stop.is_set():
         log.error("the supervisor is gone; shutting down")
         stop.set()
