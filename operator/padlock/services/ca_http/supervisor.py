@@ -52,7 +52,7 @@ BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 STABLE_SECONDS = 60.0
 """A worker that served this long before dying is replaced after the shortest wait."""
 RUNTIME_PREFIX = "padlock-ca-"
-LOCK_FILE = "supervisor.lock"
+LOCK_FILE = worker.LOCK_FILE
 """Held (flock) by the supervisor for its whole life: a runtime directory whose lock is free
 belongs to a supervisor that was killed, and the next one removes it."""
 
@@ -253,6 +253,12 @@ class Supervisor:
     async def _stop_all(self) -> None:
         """SIGTERM every worker; wait for them (killing stragglers after STOP_SECONDS)."""
         running = [w for w in self.workers.values() if w.process.returncode is None]
+        for w in running:
+            # Said first, so the worker knows this SIGTERM is ours, not its parent-death
+            # signal (worker 0 then leaves the runtime directory to us).
+            with contextlib.suppress(OSError):
+                w.control.write(worker.STOP)
+                await w.control.drain()
         for w in running:
             with contextlib.suppress(ProcessLookupError):
                 w.process.send_signal(signal.SIGTERM)
