@@ -189,7 +189,7 @@ async def _run(cert: x509.Certificate) -> tuple[Cells, dict[str, dict[int, float
 
 
 def main() -> int:
-    der = bench_pkilint.leaf_der()
+    der = bench_pkilint.leaf_ders(1)[0]
     cert = x509.load_der_x509_certificate(der)
     load_before = os.getloadavg()[0]
     wall = time.perf_counter()
