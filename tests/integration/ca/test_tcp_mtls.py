@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from padlock.ca import client
 from padlock.ca import config as ca_config
 from padlock.services import ca_http
-from tests.fixtures.ca import MakeCA
+from tests.fixtures.ca import CASetup, MakeCA
 
 pytestmark = pytest.mark.softhsm
 
@@ -71,9 +71,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_tcp_listener_serves_clients_with_a_certificate_and_refuses_others(
+def _mtls_ca(
     make_ca: MakeCA, tmp_path: Path
-) -> None:
+) -> tuple[CASetup, int, x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A CA listening on a free loopback TCP port with mTLS: a throw-away transport CA signs the
+    server certificate and one client certificate; its PEM is written to tmp_path/clients.pem.
+    Returns the CA set-up, the port, and the client certificate and key. Also used by
+    test_workers_tcp."""
     tls_ca_key = ec.generate_private_key(ec.SECP256R1())
     tls_ca = _cert("transport CA", tls_ca_key, None, tls_ca_key, ca=True)
     server_key = ec.generate_private_key(ec.SECP256R1())
@@ -93,6 +97,13 @@ async def test_tcp_listener_serves_clients_with_a_certificate_and_refuses_others
             tls_client_ca_file=_write(tmp_path / "clients.pem", tls_ca),
         )
     )
+    return setup, port, client_cert, client_key
+
+
+async def test_tcp_listener_serves_clients_with_a_certificate_and_refuses_others(
+    make_ca: MakeCA, tmp_path: Path
+) -> None:
+    setup, port, client_cert, client_key = _mtls_ca(make_ca, tmp_path)
     stop = asyncio.Event()
     serving = asyncio.create_task(ca_http.serve(setup.config, stop=stop))
     trusted = ssl.create_default_context(cafile=str(tmp_path / "clients.pem"))

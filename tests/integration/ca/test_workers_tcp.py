@@ -12,14 +12,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from padlock.ca import config as ca_config
 from padlock.services.ca_http import supervisor
 from padlock.services.ca_http.app import WORKER_HEADER
 from tests.fixtures.ca import MakeCA
-from tests.integration.ca.test_tcp_mtls import _cert, _free_port, _write
+from tests.integration.ca.test_tcp_mtls import _mtls_ca, _write
 
 pytestmark = [pytest.mark.softhsm, pytest.mark.slow]
 
@@ -27,25 +24,7 @@ pytestmark = [pytest.mark.softhsm, pytest.mark.slow]
 async def test_both_workers_serve_mtls_on_one_tcp_port_and_refuse_anonymous_clients(
     make_ca: MakeCA, tmp_path: Path
 ) -> None:
-    tls_ca_key = ec.generate_private_key(ec.SECP256R1())
-    tls_ca = _cert("transport CA", tls_ca_key, None, tls_ca_key, ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _cert("ca", server_key, tls_ca, tls_ca_key, eku=ExtendedKeyUsageOID.SERVER_AUTH)
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client_cert = _cert(
-        "operator", client_key, tls_ca, tls_ca_key, eku=ExtendedKeyUsageOID.CLIENT_AUTH
-    )
-    port = _free_port()
-    setup = make_ca(
-        listen=ca_config.ListenConfig(
-            socket=None,
-            tcp_host="127.0.0.1",
-            tcp_port=port,
-            tls_cert_file=_write(tmp_path / "server.pem", server),
-            tls_key_file=_write(tmp_path / "server-key.pem", server_key),
-            tls_client_ca_file=_write(tmp_path / "clients.pem", tls_ca),
-        )
-    )
+    setup, port, client_cert, client_key = _mtls_ca(make_ca, tmp_path)
     config = dataclasses.replace(setup.config, workers=2)
     parent = supervisor.Supervisor(config)
     running = asyncio.create_task(parent.run())
