@@ -26,10 +26,8 @@ import asyncio
 import cProfile
 import dataclasses
 import os
-import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,21 +36,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from padlock.ca import ceremony, pipeline
+import bench_ca_http
 from padlock.ca import config as ca_config
+from padlock.ca import pipeline
 from padlock.services import ca_http
 from padlock.services.ca_http import state
 
 COUNT = int(os.environ.get("BENCH_CERTS", "1500"))
 CONCURRENCY = tuple(int(n) for n in os.environ.get("BENCH_CLIENTS", "1,32").split(","))
-MODULE = os.environ.get("PADLOCK_TEST_PKCS11_MODULE", ca_config.DEFAULT_SOFTHSM_MODULE)
-PASSPHRASE = secrets.token_hex(16).encode()
 
 
 def make_csrs(count: int) -> list[str]:
@@ -73,28 +71,8 @@ def make_csrs(count: int) -> list[str]:
 
 
 def make_config(work: Path) -> ca_config.CAConfig:
-    tokendir = work / "tokens"
-    tokendir.mkdir()
-    conf = work / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\n")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    pin = secrets.token_hex(8)
-    (work / "pin.txt").write_text(pin)
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", "bench",
-         "--so-pin", secrets.token_hex(8), "--pin", pin],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    ceremony.init_root(work / "root", PASSPHRASE)
-    result = ceremony.init_intermediate(
-        work / "root",
-        PASSPHRASE,
-        work / "ca",
-        pkcs11=ca_config.Pkcs11Config(
-            module=MODULE, token_label="bench", pin_file=work / "pin.txt"
-        ),
-    )
-    config = ca_config.load(result.config_path)
+    config_path, _ = bench_ca_http.make_ca(work)  # same throw-away SoftHSM CA
+    config = ca_config.load(config_path)
     return dataclasses.replace(
         config,
         ledger=ca_config.LedgerSettings(url=f"sqlite:///{work / 'ledger.db'}"),
