@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from padlock.ledger import ledger as ledger_mod
 from padlock.services.ca_http import state
 from tests.fixtures.ca import CASetup, MakeCA, start_ca
 from tests.integration.ca import helpers
+from tests.integration.ca.test_sign_batch import _sign as _sign_as
 
 pytestmark = pytest.mark.softhsm
 
@@ -71,13 +71,7 @@ async def _until(condition: Any, what: str) -> None:
 
 
 async def _sign(setup: CASetup, csr: str, key: str) -> tuple[int, dict[str, Any]]:
-    assert setup.config.listen.socket is not None
-    status, _headers, body = await helpers.post_raw(
-        setup.config.listen.socket,
-        "/v1/sign",
-        json.dumps(helpers.sign_body(csr, key, requester="group/test")).encode(),
-    )
-    return status, body
+    return await _sign_as(setup, csr, key, requester="group/test")
 
 
 async def test_a_burst_of_concurrent_signs_shares_transactions_and_loses_nothing(

@@ -26,12 +26,15 @@ from tests.integration.ca import helpers
 pytestmark = pytest.mark.softhsm
 
 
-async def _sign(setup: CASetup, csr: str, key: str) -> tuple[int, dict[str, Any]]:
+async def _sign(
+    setup: CASetup, csr: str, key: str, requester: str = "batch/test"
+) -> tuple[int, dict[str, Any]]:
+    """POST /v1/sign over the CA's Unix socket; also used by test_group_commit."""
     assert setup.config.listen.socket is not None
     status, _headers, body = await helpers.post_raw(
         setup.config.listen.socket,
         "/v1/sign",
-        json.dumps(helpers.sign_body(csr, key, requester="batch/test")).encode(),
+        json.dumps(helpers.sign_body(csr, key, requester=requester)).encode(),
     )
     return status, body
 
